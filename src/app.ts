@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import multipart from '@fastify/multipart';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from './app.module';
+import { newRequestId } from './common/ids';
+import type { AppConfig } from './config/config';
+import type { Storage } from './storage/storage';
+
+/** JSON bodies past this size are refused before parsing (batch create and cancel bodies are small). */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** Builds the API on Fastify: request ids, multipart. Nest routes Fastify's own errors through OpenAIErrorFilter. */
+export async function createApp(config: AppConfig, storage?: Storage): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+    genReqId: () => newRequestId(),
+    bodyLimit: JSON_BODY_LIMIT,
+    // Multipart uploads are long streams; the default 30 s request timeout must not cut a 200 MB upload.
+    requestTimeout: 0,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, storage), adapter, {
+    logger: config.LOG_LEVEL === 'silent' ? false : ['error', 'warn', 'log'],
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  await app.register(multipart as never);
+  await app.init();
+  return app;
+}

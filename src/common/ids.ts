@@ -1,0 +1,19 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A url-safe random suffix: 18 random bytes -> 24 base64url characters. */
+function randomSuffix(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/** A new file id, `file-` + 24 url-safe random characters. */
+export const newFileId = (): string => `file-${randomSuffix()}`;
+/** A new batch id. */
+export const newBatchId = (): string => `batch_${randomSuffix()}`;
+/** A new output line id. */
+export const newBatchRequestId = (): string => `batch_req_${randomSuffix()}`;
+/** A new API request id for the x-request-id header. */
+export const newRequestId = (): string => `req_${randomBytes(16).toString('hex')}`;
+
+/** A stable file id derived from a name, so a retried finalize writes the same file row, never a second one. */
+export const derivedFileId = (name: string): string =>
+  `file-${createHash('sha256').update(name).digest('base64url').slice(0, 24)}`;

@@ -1,0 +1,22 @@
+import { Catch, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { toErrorAnswer } from './error-envelope';
+
+/** Answers every error with the OpenAI envelope; final answers carry x-should-retry: false. */
+@Catch()
+export class OpenAIErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('OpenAIErrorFilter');
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const answer = toErrorAnswer(err, req.method, req.url);
+    if (answer.status >= 500) this.logger.error({ err, reqId: req.id }, 'request failed');
+    if (reply.sent) return;
+    void reply
+      .status(answer.status)
+      .header('x-should-retry', answer.retryable ? 'true' : 'false')
+      .send(answer.body);
+  }
+}

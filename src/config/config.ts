@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const apiKeys = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (!raw || !raw.trim()) return undefined;
+    const map = new Map<string, string>();
+    for (const pair of raw.split(',')) {
+      const at = pair.lastIndexOf(':');
+      const key = pair.slice(0, at).trim();
+      const owner = pair.slice(at + 1).trim();
+      if (at <= 0 || !key || !owner) {
+        ctx.addIssue({ code: 'custom', message: 'expected key:owner pairs separated by commas' });
+        return z.NEVER;
+      }
+      map.set(key, owner);
+    }
+    return map;
+  });
+
+/** The environment this service reads, with defaults (design.md, Configuration). */
+export const configSchema = z.object({
+  PORT: int(0, 65535).default(8000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?|sqlite):\/\//, 'expected postgres://... or sqlite://path')
+    .optional(),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('batches'),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_DEV_PORT: int(1, 65535).default(7233),
+  TEMPORAL_UI_PORT: int(1, 65535).default(8233),
+  UPSTREAM_BASE_URL: z.url().default('https://api.openai.com/v1'),
+  UPSTREAM_API_KEY: z.string().min(1).optional(),
+  UPSTREAM_CONCURRENCY: int(1, 10000).default(64),
+  UPSTREAM_TIMEOUT_MS: int(100).default(600000),
+  UPSTREAM_MAX_RETRIES: int(0, 100).default(5),
+  UPSTREAM_RETRY_BASE_MS: int(0).default(1000),
+  UPSTREAM_RETRY_MAX_MS: int(0).default(60000),
+  COMPLETION_WINDOW_SECONDS: int(1).default(86400),
+  CHUNK_SIZE: int(1, 50000).default(500),
+  CHUNK_WINDOW: int(1, 1000).default(8),
+  CHECKPOINT_INTERVAL_MS: int(50).default(1000),
+  MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
+  MAX_BATCH_REQUESTS: int(1).default(50000),
+  API_KEYS: apiKeys,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AppConfig = z.infer<typeof configSchema>;
+
+/** Thrown when the environment does not parse; the message names every bad variable. */
+export class ConfigError extends Error {}
+
+/** Parses the environment once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Nest injection token for the parsed AppConfig. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,150 @@
+import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import type { BatchTable, Database } from './schema';
+
+/** The batch status enum (contract.md, Lifecycle). */
+export type BatchStatus =
+  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
+
+/** A stored batch row. */
+export type BatchRow = Selectable<BatchTable>;
+/** What is inserted for a new batch. */
+export type NewBatch = Omit<BatchRow, 'seq'>;
+/** Columns a transition may set besides the status. */
+export type BatchPatch = Omit<Updateable<BatchTable>, 'seq' | 'id' | 'owner' | 'status'>;
+
+/** Token usage as the Batch object reports it. */
+export interface Usage {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number };
+  total_tokens: number;
+}
+
+/** Progress of the requests that have a final answer. */
+export interface Progress {
+  completed: number;
+  failed: number;
+  usage: Usage;
+}
+
+/** Zero usage. */
+export const emptyUsage = (): Usage => ({
+  input_tokens: 0,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: 0,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 0,
+});
+
+/** Adds `b` into `a`. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  a.input_tokens += b.input_tokens;
+  a.input_tokens_details.cached_tokens += b.input_tokens_details.cached_tokens;
+  a.output_tokens += b.output_tokens;
+  a.output_tokens_details.reasoning_tokens += b.output_tokens_details.reasoning_tokens;
+  a.total_tokens += b.total_tokens;
+  return a;
+}
+
+/** Batch rows and their per-chunk progress. Status changes are compare-and-set on the current status. */
+export class BatchStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Inserts a new batch row. */
+  async insert(batch: NewBatch): Promise<void> {
+    await this.db.insertInto('batches').values(batch).execute();
+  }
+
+  /** The owner's batch, or undefined. */
+  async get(owner: string, id: string): Promise<BatchRow | undefined> {
+    return this.db.selectFrom('batches').selectAll().where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** A batch by id, any owner (worker side). */
+  async getById(id: string): Promise<BatchRow | undefined> {
+    return this.db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The owner's batch created with this Idempotency-Key, if any. */
+  async getByIdempotencyKey(owner: string, key: string): Promise<BatchRow | undefined> {
+    return this.db
+      .selectFrom('batches')
+      .selectAll()
+      .where('owner', '=', owner)
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+  }
+
+  /** Newest first; `after` is the last id of the previous page. */
+  async list(owner: string, limit: number, after?: string): Promise<{ rows: BatchRow[]; hasMore: boolean }> {
+    let q = this.db.selectFrom('batches').selectAll().where('owner', '=', owner);
+    if (after) {
+      const cursor = await this.get(owner, after);
+      if (!cursor) return { rows: [], hasMore: false };
+      q = q.where('seq', '<', cursor.seq);
+    }
+    const rows = await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute();
+    return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+  }
+
+  /** Sets `to` (and the patch) only if the status is one of `from`; true when it did. */
+  async transition(id: string, from: BatchStatus[], to: BatchStatus, patch: BatchPatch = {}): Promise<boolean> {
+    const result = await this.db
+      .updateTable('batches')
+      .set({ ...patch, status: to })
+      .where('id', '=', id)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Updates columns other than the status. */
+  async update(id: string, patch: BatchPatch): Promise<void> {
+    await this.db.updateTable('batches').set(patch).where('id', '=', id).execute();
+  }
+
+  /** Records a chunk's progress at a checkpoint (absolute values, so a retried chunk cannot double count). */
+  async saveChunkProgress(batchId: string, chunk: number, progress: Progress): Promise<void> {
+    const row = { completed: progress.completed, failed: progress.failed, usage: JSON.stringify(progress.usage) };
+    await this.db
+      .insertInto('chunk_progress')
+      .values({ batch_id: batchId, chunk, ...row })
+      .onConflict((oc) => oc.columns(['batch_id', 'chunk']).doUpdateSet(row))
+      .execute();
+  }
+
+  /** Progress summed over a batch's chunks. */
+  async chunkProgress(batchId: string): Promise<Progress> {
+    const rows = await this.db
+      .selectFrom('chunk_progress')
+      .select(['completed', 'failed', 'usage'])
+      .where('batch_id', '=', batchId)
+      .execute();
+    const total: Progress = { completed: 0, failed: 0, usage: emptyUsage() };
+    for (const row of rows) {
+      total.completed += row.completed;
+      total.failed += row.failed;
+      addUsage(total.usage, JSON.parse(row.usage) as Usage);
+    }
+    return total;
+  }
+
+  /** Drops a batch's chunk progress once its final counts are on the batch row. */
+  async clearChunkProgress(batchId: string): Promise<void> {
+    await this.db.deleteFrom('chunk_progress').where('batch_id', '=', batchId).execute();
+  }
+
+  /** Counts of the owner's batches by status (for metrics and tests). */
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('batches')
+      .select(['status', sql<number>`count(*)`.as('n')])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

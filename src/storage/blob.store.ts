@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** Thrown when a stream written to the blob store passes its byte limit. */
+export class BlobTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`blob exceeds ${limit} bytes`);
+  }
+}
+
+/** An append handle on a blob, for chunk part files that grow and are checkpointed. */
+export interface BlobAppender {
+  /** Bytes in the blob so far. */
+  readonly size: number;
+  append(data: Buffer | string): Promise<void>;
+  /** Flushes to disk so a checkpoint may name the current size. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Blobs on the filesystem under one root. Writes are atomic: a temp file renamed into place. */
+export class FsBlobStore {
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  private pathOf(key: string): string {
+    const path = resolve(this.root, key);
+    if (!path.startsWith(this.root + sep)) throw new Error(`blob key escapes the store: ${key}`);
+    return path;
+  }
+
+  /** Streams `source` into `key`, enforcing `maxBytes` while streaming; nothing is left behind on failure. */
+  async write(key: string, source: Readable, maxBytes = Number.MAX_SAFE_INTEGER): Promise<number> {
+    const target = this.pathOf(key);
+    const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.part`);
+    await mkdir(dirname(tmp), { recursive: true });
+    await mkdir(dirname(target), { recursive: true });
+    let bytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) done(new BlobTooLargeError(maxBytes));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      await rename(tmp, target);
+      return bytes;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Writes a small blob at once (atomic). */
+  async writeBuffer(key: string, data: Buffer | string): Promise<void> {
+    const target = this.pathOf(key);
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    await mkdir(dirname(target), { recursive: true });
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  }
+
+  /** Reads a whole small blob, or undefined when it does not exist. */
+  async readBuffer(key: string): Promise<Buffer | undefined> {
+    const fh = await open(this.pathOf(key), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!fh) return undefined;
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** A stream over the blob, optionally a byte range [start, end) . */
+  read(key: string, range?: { start: number; end: number }): Readable {
+    if (range && range.end <= range.start) return Readable.from([]);
+    return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end - 1 } : {});
+  }
+
+  /** The blob's size in bytes, or undefined. */
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** Opens `key` for appending after truncating it to `validBytes` (the last checkpoint). */
+  async openAppend(key: string, validBytes: number): Promise<BlobAppender> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    const fh: FileHandle = await open(path, 'a+');
+    await fh.truncate(validBytes);
+    let size = validBytes;
+    return {
+      get size() {
+        return size;
+      },
+      async append(data) {
+        const buf = typeof data === 'string' ? Buffer.from(data) : data;
+        await fh.write(buf, 0, buf.length, null);
+        size += buf.length;
+      },
+      sync: () => fh.datasync(),
+      close: () => fh.close(),
+    };
+  }
+
+  /** Removes a blob or a whole prefix; missing is fine. */
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true, recursive: true });
+  }
+}

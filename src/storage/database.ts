@@ -1,0 +1,53 @@
+import Sqlite from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import type { AppConfig } from '../config/config';
+import { initialMigration } from './migrations/001-initial';
+import type { Database } from './schema';
+
+/** Which SQL engine backs the store. */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** An open metadata database. */
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: SqlDialect;
+}
+
+/** Versioned migrations, in order; they run at start. */
+function migrations(dialect: SqlDialect): MigrationProvider {
+  const all: Record<string, Migration> = { '001-initial': initialMigration(dialect) };
+  return { getMigrations: async () => all };
+}
+
+/** The SQLite file path for the configuration (DATABASE_URL=sqlite://path, else DATA_DIR/batches.db). */
+export function sqlitePath(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): string {
+  if (config.DATABASE_URL?.startsWith('sqlite://')) return config.DATABASE_URL.slice('sqlite://'.length);
+  return join(config.DATA_DIR, 'batches.db');
+}
+
+/** Opens the metadata store and brings its schema up to date. */
+export async function openDatabase(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): Promise<Db> {
+  if (config.DATABASE_URL && /^postgres(ql)?:/.test(config.DATABASE_URL)) {
+    throw new Error('DATABASE_URL=postgres://... is not supported yet; unset it to use SQLite in DATA_DIR.');
+  }
+  const path = sqlitePath(config);
+  mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Sqlite(path);
+  // The API and worker processes share the file: WAL lets readers run beside the writer; the busy
+  // timeout makes a writer wait for the lock instead of failing at once.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('synchronous = NORMAL');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db: Db = { kysely, dialect: 'sqlite' };
+  await migrate(db);
+  return db;
+}
+
+async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db: db.kysely, provider: migrations(db.dialect) });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,59 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, FileTable } from './schema';
+
+/** A stored file's metadata. */
+export type FileRow = Selectable<FileTable>;
+/** What is inserted for a new file. */
+export type NewFile = Omit<FileRow, 'seq'>;
+
+/** List options, already validated. */
+export interface ListFilesQuery {
+  purpose?: string;
+  limit: number;
+  order: 'asc' | 'desc';
+  after?: string;
+}
+
+/** File metadata rows. Every read is scoped to an owner: another owner's file does not exist. */
+export class FileStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Inserts a file row; with `ignoreDuplicate` a retried insert of the same id is a no-op. */
+  async insert(file: NewFile, ignoreDuplicate = false): Promise<void> {
+    let q = this.db.insertInto('files').values(file);
+    if (ignoreDuplicate) q = q.onConflict((oc) => oc.column('id').doNothing());
+    await q.execute();
+  }
+
+  /** The owner's file, or undefined. */
+  async get(owner: string, id: string): Promise<FileRow | undefined> {
+    return this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Any owner's file by id (worker side, where the batch row already proved ownership). */
+  async getById(id: string): Promise<FileRow | undefined> {
+    return this.db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** A page of the owner's files plus whether more follow. `after` names the last id of the previous page. */
+  async list(owner: string, query: ListFilesQuery): Promise<{ rows: FileRow[]; hasMore: boolean }> {
+    let q = this.db.selectFrom('files').selectAll().where('owner', '=', owner);
+    if (query.purpose) q = q.where('purpose', '=', query.purpose);
+    if (query.after) {
+      const cursor = await this.get(owner, query.after);
+      if (!cursor) return { rows: [], hasMore: false };
+      q = q.where('seq', query.order === 'desc' ? '<' : '>', cursor.seq);
+    }
+    const rows = await q
+      .orderBy('seq', query.order)
+      .limit(query.limit + 1)
+      .execute();
+    return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  }
+
+  /** Deletes the owner's file row; true when a row was removed. */
+  async delete(owner: string, id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('files').where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}

@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import type { AppConfig } from '../config/config';
+import { BatchStore } from './batch.store';
+import { FsBlobStore } from './blob.store';
+import { openDatabase, type Db } from './database';
+import { FileStore } from './file.store';
+
+/** Everything persistent: metadata stores and the blob store. Shared by the API and the worker. */
+export interface Storage {
+  db: Db;
+  files: FileStore;
+  batches: BatchStore;
+  blobs: FsBlobStore;
+  close(): Promise<void>;
+}
+
+/** Opens the metadata store (migrating it) and the blob store for this configuration. */
+export async function openStorage(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): Promise<Storage> {
+  const db = await openDatabase(config);
+  return {
+    db,
+    files: new FileStore(db.kysely),
+    batches: new BatchStore(db.kysely),
+    blobs: new FsBlobStore(join(config.DATA_DIR, 'blobs')),
+    close: () => db.kysely.destroy(),
+  };
+}

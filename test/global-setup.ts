@@ -1,0 +1,21 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TemporalDevServer } from '../src/temporal/dev-server';
+import { ensureTemporalCli } from '../src/temporal/temporal-cli';
+import { freePort } from './support/free-port';
+
+/** One real Temporal dev server for the whole run; test files reach it through TEMPORAL_TEST_ADDRESS. */
+export default async function globalSetup(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'batch-temporal-'));
+  const server = await TemporalDevServer.start({
+    cliPath: ensureTemporalCli(),
+    dbFile: join(dir, 'temporal.db'),
+    port: await freePort(),
+    uiPort: await freePort(),
+    namespace: 'default',
+    headless: true,
+  });
+  process.env.TEMPORAL_TEST_ADDRESS = server.address;
+  (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer = server;
+}

@@ -1,0 +1,48 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import OpenAI from 'openai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../src/app';
+import { loadConfig, type AppConfig } from '../../src/config/config';
+import { openStorage, type Storage } from '../../src/storage/storage';
+
+/** A running API on a random port with its own data dir, against the run's Temporal dev server. */
+export interface Stack {
+  config: AppConfig;
+  storage: Storage;
+  app: NestFastifyApplication;
+  baseURL: string;
+  /** The official OpenAI client pointed at the stack. */
+  client(apiKey?: string): OpenAI;
+  close(): Promise<void>;
+}
+
+/** Starts the API (and later the worker) with test defaults plus `env` overrides. */
+export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'batch-api-'));
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    TEMPORAL_ADDRESS: process.env.TEMPORAL_TEST_ADDRESS,
+    TEMPORAL_TASK_QUEUE: `test-${Math.random().toString(36).slice(2)}`,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const storage = await openStorage(config);
+  const app = await createApp(config, storage);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.getHttpServer().address() as { port: number };
+  const baseURL = `http://127.0.0.1:${port}/v1`;
+  return {
+    config,
+    storage,
+    app,
+    baseURL,
+    client: (apiKey = 'test-key') => new OpenAI({ baseURL, apiKey, maxRetries: 0 }),
+    async close() {
+      await app.close();
+      await storage.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
