@@ -33,7 +33,7 @@ module.exports = tseslint.config(
             },
             {
               group: ['@nestjs/*', 'zod', 'undici', 'better-sqlite3', 'kysely', '../src/*'],
-              message: 'Workflows import only @temporalio/workflow and type-only activity imports.',
+              message: 'Workflows import only @temporalio/workflow, @temporalio/common and type-only activity imports.',
             },
           ],
         },

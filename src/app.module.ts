@@ -4,6 +4,7 @@ import { ApiKeyGuard } from './common/api-key.guard';
 import { OpenAIErrorFilter } from './common/openai-error.filter';
 import { ZodValidationPipe } from './common/zod-validation.pipe';
 import { APP_CONFIG, type AppConfig } from './config/config';
+import { BatchesModule } from './batches/batches.module';
 import { FilesModule } from './files/files.module';
 import { HealthController } from './health/health.controller';
 import { STORAGE, StorageModule } from './storage/storage.module';
@@ -30,7 +31,7 @@ export class AppModule {
       : { module: StorageModule };
     return {
       module: AppModule,
-      imports: [configModule, storageModule, TemporalModule, FilesModule],
+      imports: [configModule, storageModule, TemporalModule, FilesModule, BatchesModule],
       controllers: [HealthController],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

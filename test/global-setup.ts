@@ -1,9 +1,13 @@
-import { mkdtempSync } from 'node:fs';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TemporalDevServer } from '../src/temporal/dev-server';
 import { ensureTemporalCli } from '../src/temporal/temporal-cli';
 import { freePort } from './support/free-port';
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: console.warn, error: console.error, log: noop };
 
 /** One real Temporal dev server for the whole run; test files reach it through TEMPORAL_TEST_ADDRESS. */
 export default async function globalSetup(): Promise<void> {
@@ -17,5 +21,10 @@ export default async function globalSetup(): Promise<void> {
     headless: true,
   });
   process.env.TEMPORAL_TEST_ADDRESS = server.address;
+  // Bundle the workflow code once; every test worker loads the same bundle instead of re-bundling.
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, code);
+  process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = bundlePath;
   (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer = server;
 }

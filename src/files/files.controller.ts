@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, Param, Post, Query, Req, StreamableFile } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query, Req, StreamableFile } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { Owner } from '../common/owner.decorator';
 import { ListFilesQuery } from './files.schemas';
@@ -11,6 +11,7 @@ export class FilesController {
 
   /** Upload a file (multipart: file, purpose, optional expires_after). */
   @Post()
+  @HttpCode(200)
   upload(@Owner() owner: string, @Req() req: FastifyRequest) {
     return this.files.upload(owner, req);
   }

@@ -33,11 +33,13 @@ export function toFileObject(row: NewFile): FileObject {
 /** Keeps the last path segment and drops control characters, so a filename is only ever a label. */
 export function cleanFilename(raw: string): string {
   const base = raw.split(/[/\\]/).pop() ?? '';
-  return base
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .slice(0, 255)
-    .trim();
+  return (
+    base
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .slice(0, 255)
+      .trim()
+  );
 }
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);

@@ -1,0 +1,46 @@
+import type { BatchStore } from '../src/storage/batch.store';
+import type { FsBlobStore } from '../src/storage/blob.store';
+import type { FileStore } from '../src/storage/file.store';
+import type { UpstreamClient } from './upstream-client';
+
+/** Settings the activities read. */
+export interface ActivitySettings {
+  completionWindowSeconds: number;
+  chunkSize: number;
+  chunkWindow: number;
+  checkpointIntervalMs: number;
+  maxBatchRequests: number;
+}
+
+/** The narrow dependencies the activities need; the worker builds them once. */
+export interface ActivityDeps {
+  files: FileStore;
+  batches: BatchStore;
+  blobs: FsBlobStore;
+  upstream: UpstreamClient;
+  settings: ActivitySettings;
+}
+
+/** Where a batch's working blobs live. */
+export const batchKeys = (batchId: string) => ({
+  dir: `batches/${batchId}`,
+  index: `batches/${batchId}/index.json`,
+  out: (chunk: number) => `batches/${batchId}/chunks/${chunk}.out.jsonl`,
+  err: (chunk: number) => `batches/${batchId}/chunks/${chunk}.err.jsonl`,
+  state: (chunk: number) => `batches/${batchId}/chunks/${chunk}.state.json`,
+});
+
+/** A chunk of the input: its byte range and how many requests it holds. */
+export interface ChunkSpec {
+  start: number;
+  end: number;
+  count: number;
+  firstLine: number;
+}
+
+/** The chunk index validation writes. */
+export interface ChunkIndex {
+  endpoint: string;
+  inputBlobKey: string;
+  chunks: ChunkSpec[];
+}

@@ -1,0 +1,162 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { derivedFileId } from '../src/common/ids';
+import { addUsage, emptyUsage, type BatchRow, type BatchStatus } from '../src/storage/batch.store';
+import { loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
+import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
+import { isBlank, readLines, stripBom } from './jsonl-lines';
+import { errorLine } from './result-line';
+import type { FinalizeInput, FinalizeResult } from './types';
+
+/** Output and error files live 30 days unless the batch asked otherwise. */
+const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
+
+const END: Record<
+  FinalizeInput['outcome'],
+  { from: BatchStatus[]; to: BatchStatus; at: 'completed_at' | 'expired_at' | 'cancelled_at' }
+> = {
+  completed: { from: ['finalizing'], to: 'completed', at: 'completed_at' },
+  expired: { from: ['finalizing'], to: 'expired', at: 'expired_at' },
+  cancelled: { from: ['cancelling'], to: 'cancelled', at: 'cancelled_at' },
+};
+
+const UNFINISHED: Record<FinalizeInput['outcome'], { code: string; message: string }> = {
+  completed: { code: 'batch_failed', message: 'The request was not processed.' },
+  expired: {
+    code: 'batch_expired',
+    message: 'This request could not be executed before the completion window expired.',
+  },
+  cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
+};
+
+/** A stable line id for a synthesized error line, so a retried finalize writes identical bytes. */
+const syntheticId = (batchId: string, ordinal: string): string =>
+  `batch_req_${createHash('sha256').update(`${batchId}:${ordinal}`).digest('base64url').slice(0, 24)}`;
+
+/** Builds the finalize activity: joins part files into the output and error files and writes the end status. */
+export function makeFinalize(deps: ActivityDeps) {
+  return async function finalize({ batchId, outcome }: FinalizeInput): Promise<FinalizeResult> {
+    const batch = await deps.batches.getById(batchId);
+    if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
+    const end = END[outcome];
+    if (batch.status === end.to) return summary(batch, 0);
+    const index = await loadChunkIndex(deps.blobs, batchId);
+    const states = index ? await Promise.all(index.chunks.map((_, i) => loadChunkState(deps.blobs, batchId, i))) : [];
+    const unfinished = { n: 0 };
+    const keys = batchKeys(batchId);
+    const outputFileId = await writeResultFile(
+      deps,
+      batch,
+      'output',
+      partStreams(deps, index, states, keys.out, 'outBytes'),
+    );
+    const errorSource = Readable.from(
+      errorLines(deps, batchId, index, states, keys.err, UNFINISHED[outcome], unfinished),
+    );
+    const errorFileId = await writeResultFile(deps, batch, 'error', errorSource);
+    const usage = emptyUsage();
+    for (const s of states) addUsage(usage, s.usage);
+    const now = Math.floor(Date.now() / 1000);
+    const applied = await deps.batches.transition(batchId, end.from, end.to, {
+      [end.at]: now,
+      output_file_id: outputFileId,
+      error_file_id: errorFileId,
+      completed: states.reduce((n, s) => n + s.completed, 0),
+      failed: states.reduce((n, s) => n + s.failed, 0),
+      usage: JSON.stringify(usage),
+    });
+    const after = (await deps.batches.getById(batchId))!;
+    if (!applied && after.status !== end.to) {
+      throw ApplicationFailure.create({
+        type: 'UnexpectedStatus',
+        message: `finalize(${outcome}) found ${batchId} in status ${after.status}`,
+        nonRetryable: true,
+      });
+    }
+    await deps.batches.clearChunkProgress(batchId);
+    await deps.blobs.delete(keys.dir);
+    return summary(after, unfinished.n);
+  };
+}
+
+function summary(batch: BatchRow, unfinished: number): FinalizeResult {
+  return { status: batch.status as BatchStatus, completed: batch.completed, failed: batch.failed, unfinished };
+}
+
+/** Concatenates the checkpointed prefix of each chunk's part file. */
+function partStreams(
+  deps: ActivityDeps,
+  index: ChunkIndex | undefined,
+  states: ChunkState[],
+  key: (chunk: number) => string,
+  field: 'outBytes' | 'errBytes',
+): Readable {
+  async function* parts() {
+    for (let i = 0; i < (index?.chunks.length ?? 0); i++) {
+      if (states[i][field] > 0) yield* deps.blobs.read(key(i), { start: 0, end: states[i][field] });
+    }
+  }
+  return Readable.from(parts());
+}
+
+/** Error part files, then one synthesized line for every request that never got a final answer. */
+async function* errorLines(
+  deps: ActivityDeps,
+  batchId: string,
+  index: ChunkIndex | undefined,
+  states: ChunkState[],
+  key: (chunk: number) => string,
+  reason: { code: string; message: string },
+  unfinished: { n: number },
+): AsyncGenerator<Buffer> {
+  if (!index) return;
+  yield* partStreams(deps, index, states, key, 'errBytes');
+  for (let i = 0; i < index.chunks.length; i++) {
+    const spec = index.chunks[i];
+    if (states[i].done.length >= spec.count) continue;
+    const done = new Set(states[i].done);
+    let ordinal = -1;
+    for await (const line of readLines(deps.blobs.read(index.inputBlobKey, spec), spec.start, spec.firstLine)) {
+      const bytes = stripBom(line);
+      if (isBlank(bytes)) continue;
+      ordinal++;
+      if (done.has(ordinal)) continue;
+      const { custom_id } = JSON.parse(bytes.toString('utf8')) as { custom_id: string };
+      unfinished.n++;
+      yield Buffer.from(errorLine(syntheticId(batchId, `${i}:${ordinal}`), custom_id, reason.code, reason.message));
+    }
+  }
+}
+
+/** Streams a result file into the blob store and records it; null (and nothing stored) when it is empty. */
+async function writeResultFile(
+  deps: ActivityDeps,
+  batch: BatchRow,
+  kind: 'output' | 'error',
+  source: Readable,
+): Promise<string | null> {
+  const id = derivedFileId(`${batch.id}:${kind}`);
+  const blobKey = `files/${id}`;
+  const bytes = await deps.blobs.write(blobKey, source);
+  if (bytes === 0) {
+    await deps.blobs.delete(blobKey);
+    return null;
+  }
+  const createdAt = Math.floor(Date.now() / 1000);
+  const ttl = batch.output_expires_seconds ?? DEFAULT_OUTPUT_TTL_SECONDS;
+  await deps.files.insert(
+    {
+      id,
+      owner: batch.owner,
+      purpose: 'batch_output',
+      filename: `${batch.id}_${kind}.jsonl`,
+      bytes,
+      created_at: createdAt,
+      expires_at: createdAt + ttl,
+      blob_key: blobKey,
+    },
+    true,
+  );
+  return id;
+}

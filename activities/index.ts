@@ -1,0 +1,18 @@
+import type { ActivityDeps } from './deps';
+import { makeFinalize } from './finalize';
+import { makeProcessChunk } from './process-chunk';
+import { makeTransition } from './transition';
+import { makeValidateInput } from './validate-input';
+
+/** The batch activities over injected dependencies; the worker registers the result. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    validateInput: makeValidateInput(deps),
+    transition: makeTransition(deps),
+    processChunk: makeProcessChunk(deps),
+    finalize: makeFinalize(deps),
+  };
+}
+
+/** The activity interface the workflow proxies. */
+export type BatchActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,81 @@
+/** Endpoints whose request body must name a model. */
+export const MODEL_REQUIRED = new Set(['/v1/responses', '/v1/chat/completions', '/v1/embeddings', '/v1/completions']);
+
+/** One validation finding (contract.md, content validation table). */
+export interface LineError {
+  code: string;
+  message: string;
+  param: string | null;
+  line: number | null;
+}
+
+/** A request line that passed the per-line checks. */
+export interface RequestLine {
+  custom_id: string;
+  method: string;
+  url: string;
+  body: Record<string, unknown>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Decodes and parses a line; returns the object or the invalid_json_line error. */
+export function parseLine(bytes: Buffer, line: number): { value: Record<string, unknown> } | { error: LineError } {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch {
+    return { error: { code: 'invalid_json_line', message: `Line ${line} is not valid JSON.`, param: null, line } };
+  }
+  if (!isObject(value)) {
+    return { error: { code: 'invalid_json_line', message: `Line ${line} is not a JSON object.`, param: null, line } };
+  }
+  return { value };
+}
+
+/** The first problem with one parsed line against the batch's endpoint, or the typed request. */
+export function checkLine(
+  value: Record<string, unknown>,
+  endpoint: string,
+  line: number,
+): { request: RequestLine } | { error: LineError } {
+  const err = (code: string, param: string | null, message: string) => ({ error: { code, param, message, line } });
+  if (typeof value.custom_id !== 'string' || value.custom_id === '') {
+    return err('missing_required_parameter', 'custom_id', `Line ${line}: 'custom_id' must be a non-empty string.`);
+  }
+  if (typeof value.method !== 'string') {
+    return err('missing_required_parameter', 'method', `Line ${line}: 'method' is required and must be a string.`);
+  }
+  if (value.method !== 'POST') {
+    return err('invalid_method', 'method', `Line ${line}: method '${value.method}' is not supported; use POST.`);
+  }
+  if (typeof value.url !== 'string') {
+    return err('missing_required_parameter', 'url', `Line ${line}: 'url' is required and must be a string.`);
+  }
+  if (value.url !== endpoint) {
+    return err(
+      'invalid_url',
+      'url',
+      `Line ${line}: url '${value.url}' does not match the batch endpoint '${endpoint}'.`,
+    );
+  }
+  if (!isObject(value.body)) {
+    return err('missing_required_parameter', 'body', `Line ${line}: 'body' is required and must be an object.`);
+  }
+  if (value.body.stream === true) {
+    return err('streaming_unsupported', 'body.stream', `Line ${line}: streaming is not supported in batches.`);
+  }
+  if (MODEL_REQUIRED.has(endpoint) && typeof value.body.model !== 'string') {
+    return err('invalid_request', 'body.model', `Line ${line}: 'body.model' is required for ${endpoint}.`);
+  }
+  return { request: value as unknown as RequestLine };
+}
+
+/** How many embedding inputs a request body carries (a string or a token list is one; a list of them, each). */
+export function embeddingInputs(body: Record<string, unknown>): number {
+  const input = body.input;
+  if (!Array.isArray(input)) return 1;
+  if (input.length > 0 && input.every((x) => typeof x === 'number')) return 1;
+  return input.length;
+}

@@ -1,0 +1,96 @@
+import { Context } from '@temporalio/activity';
+import { setMaxListeners } from 'node:events';
+import { ApplicationFailure } from '@temporalio/common';
+import { newBatchRequestId, newRequestId } from '../src/common/ids';
+import { ChunkWriter, loadChunkIndex, loadChunkState } from './chunk-state';
+import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
+import type { RequestLine } from './input-line';
+import { isBlank, readLines, stripBom } from './jsonl-lines';
+import { resultLine } from './result-line';
+import type { ProcessChunkInput, ProcessChunkResult } from './types';
+import { UpstreamAbortedError } from './upstream-client';
+
+/** Builds the processChunk activity: sends a chunk's unfinished requests and checkpoints their results. */
+export function makeProcessChunk(deps: ActivityDeps) {
+  return async function processChunk({ batchId, chunk }: ProcessChunkInput): Promise<ProcessChunkResult> {
+    const ctx = Context.current();
+    const index = await loadChunkIndex(deps.blobs, batchId);
+    const spec = index?.chunks[chunk];
+    if (!index || !spec) {
+      throw ApplicationFailure.create({ type: 'ChunkNotFound', message: `${batchId}#${chunk}`, nonRetryable: true });
+    }
+    const keys = batchKeys(batchId);
+    const state = await loadChunkState(deps.blobs, batchId, chunk);
+    // Resume: trim each part file to its last checkpointed length, dropping any partial tail.
+    const outFile = await deps.blobs.openAppend(keys.out(chunk), state.outBytes);
+    const errFile = await deps.blobs.openAppend(keys.err(chunk), state.errBytes);
+    const writer = new ChunkWriter(state, outFile, errFile, async (s) => {
+      await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(s));
+      await deps.batches.saveChunkProgress(batchId, chunk, s);
+    });
+    const ticker = setInterval(() => {
+      writer.checkpoint().then(
+        () => ctx.heartbeat({ done: writer.committed.done.length }),
+        () => undefined, // a failed checkpoint is retried at the next tick and surfaces at the final one
+      );
+    }, deps.settings.checkpointIntervalMs);
+    try {
+      await sendAll(deps, ctx, index.inputBlobKey, spec, new Set(state.done), writer);
+      await writer.checkpoint();
+    } finally {
+      clearInterval(ticker);
+      await outFile.close();
+      await errFile.close();
+    }
+    // Cancelled (batch cancel or expiry): the committed results stay; rethrow so the workflow sees it.
+    if (ctx.cancellationSignal.aborted) await ctx.cancelled;
+    return { completed: writer.committed.completed, failed: writer.committed.failed };
+  };
+}
+
+async function sendAll(
+  deps: ActivityDeps,
+  ctx: Context,
+  inputKey: string,
+  spec: ChunkSpec,
+  done: Set<number>,
+  writer: ChunkWriter,
+): Promise<void> {
+  const signal = ctx.cancellationSignal;
+  // Every in-flight request, limiter wait and backoff listens on this one signal.
+  setMaxListeners(0, signal);
+  const inFlight = new Set<Promise<void>>();
+  // Each chunk keeps at most the process's upstream concurrency waiting on the shared limiter, so the FIFO
+  // limiter interleaves chunks (and batches) instead of one chunk queueing all of its lines at once.
+  const ahead = deps.upstream.limiter.max;
+  let ordinal = -1;
+  const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
+  for await (const line of lines) {
+    const bytes = stripBom(line);
+    if (isBlank(bytes)) continue;
+    ordinal++;
+    if (done.has(ordinal)) continue;
+    if (signal.aborted) break;
+    const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
+    const task = sendOne(deps, request, ordinal, signal, writer).finally(() => inFlight.delete(task));
+    inFlight.add(task);
+    if (inFlight.size >= ahead) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+async function sendOne(
+  deps: ActivityDeps,
+  request: RequestLine,
+  ordinal: number,
+  signal: AbortSignal,
+  writer: ChunkWriter,
+): Promise<void> {
+  try {
+    const result = await deps.upstream.send(request.url, JSON.stringify(request.body), signal);
+    writer.record(ordinal, resultLine(newBatchRequestId(), request.custom_id, result, newRequestId()));
+  } catch (err) {
+    // An aborted request has no result; it stays unfinished and gets its cancel/expiry line at finalize.
+    if (!(err instanceof UpstreamAbortedError)) throw err;
+  }
+}

@@ -1,0 +1,65 @@
+// Inputs and results of the batch activities. Only ids, counts and offsets: never a request or response body,
+// so nothing large ever enters workflow history.
+
+/** The statuses a workflow-driven transition names (contract.md, Lifecycle). */
+export type BatchStatusName =
+  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
+
+/** Names one batch. */
+export interface BatchRef {
+  batchId: string;
+}
+
+/** What validation learned: counts and how to schedule, or that the file failed. */
+export interface ValidateInputResult {
+  ok: boolean;
+  total: number;
+  chunkCount: number;
+  /** Chunks to keep in flight at once (the sliding window). */
+  window: number;
+  model: string | null;
+  /** Unix milliseconds at which the completion window ends. */
+  expiresAtMs: number;
+}
+
+/** A compare-and-set status change. */
+export interface TransitionInput {
+  batchId: string;
+  from: BatchStatusName[];
+  to: BatchStatusName;
+  /** Set with the move to in_progress. */
+  total?: number;
+  model?: string | null;
+}
+
+/** Whether the transition applied, and the status the batch has now. */
+export interface TransitionResult {
+  applied: boolean;
+  status: BatchStatusName;
+}
+
+/** One chunk of a batch. */
+export interface ProcessChunkInput {
+  batchId: string;
+  chunk: number;
+}
+
+/** Requests of the chunk that have a final answer. */
+export interface ProcessChunkResult {
+  completed: number;
+  failed: number;
+}
+
+/** How the batch ends; finalize writes the files and the end status. */
+export interface FinalizeInput {
+  batchId: string;
+  outcome: 'completed' | 'expired' | 'cancelled';
+}
+
+/** The end status written. */
+export interface FinalizeResult {
+  status: BatchStatusName;
+  completed: number;
+  failed: number;
+  unfinished: number;
+}

@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
+
+/** Where requests go and how hard to push. */
+export interface UpstreamOptions {
+  baseUrl: string;
+  apiKey?: string;
+  concurrency: number;
+  timeoutMs: number;
+  maxRetries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+/** The final answer for one request: an HTTP response, or a failure with no response. */
+export type UpstreamResult =
+  | { kind: 'response'; status: number; requestId: string | null; body: Buffer; attempts: number }
+  | { kind: 'error'; code: string; message: string; attempts: number };
+
+/** Thrown when the caller's signal aborts (chunk cancelled): the request has no result. */
+export class UpstreamAbortedError extends Error {}
+
+const RETRYABLE_STATUS = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500;
+
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
+export function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * Sends batch requests upstream over a keep-alive pool, with a shared AIMD concurrency limit, retrying 429
+ * (honouring Retry-After), 5xx, timeouts and resets with exponential backoff; other 4xx are final at once.
+ */
+export class UpstreamClient {
+  readonly limiter: ConcurrencyLimiter;
+  private readonly agent: Agent;
+  private readonly base: string;
+
+  constructor(private readonly opts: UpstreamOptions) {
+    this.limiter = new ConcurrencyLimiter(opts.concurrency);
+    this.agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** The upstream URL for a batch line's url (`/v1/x` -> `${base}/x`). */
+  urlFor(path: string): string {
+    return this.base + path.replace(/^\/v1(?=\/)/, '');
+  }
+
+  /** Sends one request until it has a final answer; throws UpstreamAbortedError if `signal` aborts. */
+  async send(path: string, body: string | Buffer, signal: AbortSignal): Promise<UpstreamResult> {
+    const url = this.urlFor(path);
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.attempt(url, body, signal);
+      const last = attempt > this.opts.maxRetries;
+      if (outcome.kind === 'response') {
+        if (outcome.status === 429) this.limiter.onThrottled();
+        else this.limiter.onSuccess();
+        if (!RETRYABLE_STATUS(outcome.status) || last) return { ...outcome, attempts: attempt };
+        await this.backoff(attempt, signal, outcome.retryAfter);
+      } else {
+        if (last) return { ...outcome, attempts: attempt };
+        await this.backoff(attempt, signal);
+      }
+    }
+  }
+
+  private async attempt(url: string, body: string | Buffer, signal: AbortSignal) {
+    try {
+      await this.limiter.acquire(signal);
+    } catch (err) {
+      if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
+      throw err;
+    }
+    try {
+      const res = await request(url, {
+        dispatcher: this.agent,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
+        },
+        body,
+        signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      const buf = Buffer.from(await res.body.arrayBuffer());
+      const requestId = res.headers['x-request-id'];
+      return {
+        kind: 'response' as const,
+        status: res.statusCode,
+        requestId: typeof requestId === 'string' ? requestId : null,
+        body: buf,
+        retryAfter: retryAfterMs(res.headers['retry-after']),
+      };
+    } catch (err) {
+      if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
+      return { kind: 'error' as const, ...classifyNetworkError(err) };
+    } finally {
+      this.limiter.release();
+    }
+  }
+
+  private async backoff(attempt: number, signal: AbortSignal, retryAfter?: number): Promise<void> {
+    const exp = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempt - 1));
+    const jittered = exp / 2 + Math.random() * (exp / 2);
+    const wait = retryAfter !== undefined ? Math.min(this.opts.retryMaxMs, retryAfter) : jittered;
+    try {
+      await sleep(wait, undefined, { signal });
+    } catch {
+      // The only rejection of an abortable sleep is the abort itself.
+      throw new UpstreamAbortedError('chunk cancelled');
+    }
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function classifyNetworkError(err: unknown): { code: string; message: string } {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return { code: 'upstream_timeout', message: 'The upstream did not answer in time.' };
+  }
+  return {
+    code: 'upstream_unreachable',
+    message: `The upstream could not be reached (${code || (err as Error).message}).`,
+  };
+}

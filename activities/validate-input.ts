@@ -1,0 +1,141 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { batchKeys, type ActivityDeps, type ChunkIndex, type ChunkSpec } from './deps';
+import { checkLine, embeddingInputs, parseLine, type LineError } from './input-line';
+import { isBlank, readLines, stripBom } from './jsonl-lines';
+import type { BatchRef, ValidateInputResult } from './types';
+
+/** At most this many errors are reported (contract.md). */
+const MAX_REPORTED_ERRORS = 1000;
+/** OpenAI's cap on embedding inputs across a batch. */
+const MAX_EMBEDDING_INPUTS = 50000;
+
+/** Accumulates findings, counts and chunk boundaries over one pass of the input. */
+class Validation {
+  readonly errors: LineError[] = [];
+  errorCount = 0;
+  total = 0;
+  model: string | null = null;
+  embeddingInputs = 0;
+  tooMany = false;
+  readonly chunks: ChunkSpec[] = [];
+  private readonly seen = new Set<string>();
+  private current: ChunkSpec | undefined;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly chunkSize: number,
+    private readonly maxRequests: number,
+  ) {}
+
+  report(error: LineError): void {
+    this.errorCount++;
+    if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push(error);
+  }
+
+  /** Checks one non-blank line and records it in the chunk index. */
+  add(bytes: Buffer, lineNo: number, start: number, end: number): void {
+    this.total++;
+    this.index(lineNo, start, end);
+    if (this.total > this.maxRequests && !this.tooMany) {
+      this.tooMany = true;
+      this.report({
+        code: 'too_many_requests',
+        message: `The batch has more than ${this.maxRequests} requests.`,
+        param: null,
+        line: null,
+      });
+    }
+    const parsed = parseLine(bytes, lineNo);
+    if ('error' in parsed) return this.report(parsed.error);
+    const checked = checkLine(parsed.value, this.endpoint, lineNo);
+    if ('error' in checked) return this.report(checked.error);
+    const { custom_id, body } = checked.request;
+    if (this.seen.has(custom_id)) {
+      return this.report({
+        code: 'duplicate_custom_id',
+        param: 'custom_id',
+        line: lineNo,
+        message: `Line ${lineNo}: custom_id '${custom_id}' appears more than once; each must be unique.`,
+      });
+    }
+    this.seen.add(custom_id);
+    const model = typeof body.model === 'string' ? body.model : null;
+    if (this.model === null && model !== null) this.model = model;
+    else if (model !== null && model !== this.model) {
+      return this.report({
+        code: 'mismatched_model',
+        param: 'body.model',
+        line: lineNo,
+        message: `Line ${lineNo}: model '${model}' differs from '${this.model}'; a batch uses one model.`,
+      });
+    }
+    if (this.endpoint === '/v1/embeddings') this.countEmbeddings(body);
+  }
+
+  private countEmbeddings(body: Record<string, unknown>): void {
+    this.embeddingInputs += embeddingInputs(body);
+    if (this.embeddingInputs > MAX_EMBEDDING_INPUTS && !this.tooMany) {
+      this.tooMany = true;
+      this.report({
+        code: 'too_many_requests',
+        message: `The batch has more than ${MAX_EMBEDDING_INPUTS} embedding inputs.`,
+        param: null,
+        line: null,
+      });
+    }
+  }
+
+  private index(lineNo: number, start: number, end: number): void {
+    if (!this.current || this.current.count >= this.chunkSize) {
+      this.current = { start, end, count: 0, firstLine: lineNo };
+      this.chunks.push(this.current);
+    }
+    this.current.end = end;
+    this.current.count++;
+  }
+}
+
+/** Builds the validateInput activity: streams the input once, checks every line, writes the chunk index. */
+export function makeValidateInput(deps: ActivityDeps) {
+  return async function validateInput({ batchId }: BatchRef): Promise<ValidateInputResult> {
+    const batch = await deps.batches.getById(batchId);
+    if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
+    const { settings } = deps;
+    const result = (ok: boolean, v?: Validation): ValidateInputResult => ({
+      ok,
+      total: v?.total ?? 0,
+      chunkCount: v?.chunks.length ?? 0,
+      window: settings.chunkWindow,
+      model: v?.model ?? null,
+      expiresAtMs: Number(batch.expires_at) * 1000,
+    });
+    const file = await deps.files.getById(batch.input_file_id);
+    if (!file) {
+      const error = {
+        code: 'invalid_file',
+        message: `Input file ${batch.input_file_id} no longer exists.`,
+        param: 'input_file_id',
+        line: null,
+      };
+      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: [error] }) });
+      return result(false);
+    }
+    const v = new Validation(batch.endpoint, settings.chunkSize, settings.maxBatchRequests);
+    const ctx = Context.current();
+    for await (const line of readLines(deps.blobs.read(file.blob_key))) {
+      const bytes = stripBom(line);
+      if (!isBlank(bytes)) v.add(bytes, line.lineNo, line.start, line.end);
+      if (line.lineNo % 5000 === 0) ctx.heartbeat(line.lineNo);
+    }
+    if (v.total === 0)
+      v.report({ code: 'empty_file', message: 'The input file has no requests.', param: null, line: null });
+    if (v.errorCount > 0) {
+      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) });
+      return result(false, v);
+    }
+    const index: ChunkIndex = { endpoint: batch.endpoint, inputBlobKey: file.blob_key, chunks: v.chunks };
+    await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
+    return result(true, v);
+  };
+}

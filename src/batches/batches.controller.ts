@@ -1,0 +1,36 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Owner } from '../common/owner.decorator';
+import { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
+import { BatchesService } from './batches.service';
+
+/** The Batches API (contract.md, Batches). */
+@Controller('v1/batches')
+export class BatchesController {
+  constructor(private readonly batches: BatchesService) {}
+
+  /** Create a batch from an uploaded input file. */
+  @Post()
+  @HttpCode(200)
+  create(@Owner() owner: string, @Body() body: CreateBatchBody, @Headers('idempotency-key') idempotencyKey?: string) {
+    return this.batches.create(owner, body, idempotencyKey || undefined);
+  }
+
+  /** List the caller's batches, newest first. */
+  @Get()
+  list(@Owner() owner: string, @Query() query: ListBatchesQuery) {
+    return this.batches.list(owner, query);
+  }
+
+  /** Retrieve a batch. */
+  @Get(':id')
+  retrieve(@Owner() owner: string, @Param('id') id: string) {
+    return this.batches.retrieve(owner, id);
+  }
+
+  /** Cancel a batch; finished results are kept. */
+  @Post(':id/cancel')
+  @HttpCode(200)
+  cancel(@Owner() owner: string, @Param('id') id: string) {
+    return this.batches.cancel(owner, id);
+  }
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { zodDto } from '../common/zod-validation.pipe';
+
+/** The endpoints a batch may target (contract.md, Batches). */
+export const BATCH_ENDPOINTS = [
+  '/v1/responses',
+  '/v1/chat/completions',
+  '/v1/embeddings',
+  '/v1/completions',
+  '/v1/moderations',
+  '/v1/images/generations',
+  '/v1/images/edits',
+  '/v1/videos',
+] as const;
+
+const metadataSchema = z
+  .record(
+    z.string().max(64, 'metadata keys must be at most 64 characters'),
+    z.string({ error: 'metadata values must be strings' }).max(512, 'metadata values must be at most 512 characters'),
+    { error: 'metadata must be an object of string values' },
+  )
+  .refine((m) => Object.keys(m).length <= 16, 'metadata may have at most 16 keys');
+
+/** `POST /v1/batches` body. */
+export const createBatchSchema = z.strictObject(
+  {
+    input_file_id: z.string({ error: "Missing required parameter: 'input_file_id'." }).min(1),
+    endpoint: z.enum(BATCH_ENDPOINTS, { error: `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}` }),
+    completion_window: z.literal('24h', { error: "completion_window must be '24h'" }),
+    metadata: metadataSchema.nullish(),
+    output_expires_after: z
+      .strictObject({
+        anchor: z.literal('created_at', { error: "anchor must be 'created_at'" }),
+        seconds: z
+          .number({ error: 'seconds must be an integer' })
+          .int('seconds must be an integer')
+          .min(3600, 'seconds must be at least 3600')
+          .max(2592000, 'seconds must be at most 2592000'),
+      })
+      .nullish(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `Unrecognized request argument supplied: ${issue.keys.join(', ')}`
+        : undefined,
+  },
+);
+export class CreateBatchBody extends zodDto(createBatchSchema) {}
+
+/** `GET /v1/batches` query. */
+export const listBatchesQuerySchema = z.object({
+  after: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+export class ListBatchesQuery extends zodDto(listBatchesQuerySchema) {}

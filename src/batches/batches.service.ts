@@ -1,0 +1,174 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { BATCH_ENDPOINT, BATCH_OWNER, BATCH_STATUS } from '../../workflows/search-attributes';
+import type { batchWorkflow } from '../../workflows';
+import { APP_CONFIG, type AppConfig } from '../config/config';
+import { ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
+import { newBatchId } from '../common/ids';
+import type { BatchRow, NewBatch } from '../storage/batch.store';
+import { STORAGE } from '../storage/storage.module';
+import type { Storage } from '../storage/storage';
+import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
+import { LIVE_STATUSES, toBatchObject, type BatchObject } from './batch-object';
+import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** Create, read, list and cancel batches; the workflow does the work, the store answers reads. */
+@Injectable()
+export class BatchesService {
+  private readonly logger = new Logger('BatchesService');
+
+  constructor(
+    @Inject(STORAGE) private readonly storage: Storage,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Checks the input file, records the batch as validating and starts its workflow. */
+  async create(owner: string, body: CreateBatchBody, idempotencyKey?: string): Promise<BatchObject> {
+    const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+    if (idempotencyKey) {
+      const existing = await this.storage.batches.getByIdempotencyKey(owner, idempotencyKey);
+      if (existing) return this.replay(existing, requestHash);
+    }
+    const file = await this.storage.files.get(owner, body.input_file_id);
+    if (!file) throw new NotFoundError(`No such File object: ${body.input_file_id}`, 'input_file_id');
+    if (file.purpose !== 'batch') {
+      throw new InvalidRequestError(
+        `File ${file.id} has purpose '${file.purpose}'; a batch input file must be uploaded with purpose 'batch'.`,
+        'input_file_id',
+      );
+    }
+    const createdAt = nowSeconds();
+    const row: NewBatch = {
+      id: newBatchId(),
+      owner,
+      endpoint: body.endpoint,
+      model: null,
+      input_file_id: file.id,
+      completion_window: body.completion_window,
+      status: 'validating',
+      output_file_id: null,
+      error_file_id: null,
+      errors: null,
+      created_at: createdAt,
+      in_progress_at: null,
+      expires_at: createdAt + this.config.COMPLETION_WINDOW_SECONDS,
+      finalizing_at: null,
+      completed_at: null,
+      failed_at: null,
+      expired_at: null,
+      cancelling_at: null,
+      cancelled_at: null,
+      total: 0,
+      completed: 0,
+      failed: 0,
+      usage: null,
+      metadata: body.metadata ? JSON.stringify(body.metadata) : null,
+      output_expires_seconds: body.output_expires_after?.seconds ?? null,
+      idempotency_key: idempotencyKey ?? null,
+      request_hash: idempotencyKey ? requestHash : null,
+    };
+    try {
+      await this.storage.batches.insert(row);
+    } catch (err) {
+      // Two creates with one Idempotency-Key raced: the unique index let one through; answer with it.
+      const winner = idempotencyKey && (await this.storage.batches.getByIdempotencyKey(owner, idempotencyKey));
+      if (winner) return this.replay(winner, requestHash);
+      throw err;
+    }
+    await this.startWorkflow(row);
+    return toBatchObject({ ...row, seq: 0 });
+  }
+
+  private async replay(existing: BatchRow, requestHash: string): Promise<BatchObject> {
+    if (existing.request_hash !== requestHash) {
+      throw new ConflictError(
+        'This Idempotency-Key was already used with different parameters; use a new key for a new batch.',
+        null,
+        'idempotency_key_reused',
+      );
+    }
+    return this.present(existing);
+  }
+
+  private async startWorkflow(row: NewBatch): Promise<void> {
+    try {
+      await this.temporal.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+        workflowId: row.id,
+        taskQueue: this.config.TEMPORAL_TASK_QUEUE,
+        args: [{ batchId: row.id }],
+        typedSearchAttributes: [
+          { key: BATCH_STATUS, value: 'validating' },
+          { key: BATCH_ENDPOINT, value: row.endpoint },
+          { key: BATCH_OWNER, value: row.owner },
+        ],
+        staticSummary: `batch ${row.endpoint} from ${row.input_file_id}`,
+      });
+    } catch (err) {
+      this.logger.error({ err, batchId: row.id }, 'could not start the batch workflow');
+      const error = { code: 'server_error', message: 'The batch could not be scheduled.', param: null, line: null };
+      await this.storage.batches.transition(row.id, ['validating'], 'failed', {
+        failed_at: nowSeconds(),
+        errors: JSON.stringify({ object: 'list', data: [error] }),
+      });
+      throw new ServiceUnavailableError('The batch could not be scheduled; Temporal is unavailable. Try again.');
+    }
+  }
+
+  /** The owner's batch with live counts. */
+  async retrieve(owner: string, id: string): Promise<BatchObject> {
+    return this.present(await this.getRow(owner, id));
+  }
+
+  private async getRow(owner: string, id: string): Promise<BatchRow> {
+    const row = await this.storage.batches.get(owner, id);
+    if (!row) throw new NotFoundError(`No such Batch: ${id}`, 'batch_id');
+    return row;
+  }
+
+  private async present(row: BatchRow): Promise<BatchObject> {
+    const live = LIVE_STATUSES.has(row.status) ? await this.storage.batches.chunkProgress(row.id) : undefined;
+    return toBatchObject(row, live);
+  }
+
+  /** A page of the owner's batches, newest first. */
+  async list(owner: string, query: ListBatchesQuery) {
+    const { rows, hasMore } = await this.storage.batches.list(owner, query.limit, query.after);
+    const data = await Promise.all(rows.map((r) => this.present(r)));
+    return {
+      object: 'list' as const,
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: hasMore,
+    };
+  }
+
+  /** Moves a validating or in-progress batch to cancelling and signals its workflow. */
+  async cancel(owner: string, id: string): Promise<BatchObject> {
+    const row = await this.getRow(owner, id);
+    const applied = await this.storage.batches.transition(id, ['validating', 'in_progress'], 'cancelling', {
+      cancelling_at: nowSeconds(),
+    });
+    if (applied) {
+      await this.signalCancel(id);
+      return this.retrieve(owner, id);
+    }
+    const now = (await this.storage.batches.get(owner, id)) ?? row;
+    if (now.status === 'cancelling' || now.status === 'cancelled') return this.present(now);
+    throw new ConflictError(`Cannot cancel a batch with status '${now.status}'.`, null, 'batch_not_cancellable');
+  }
+
+  private async signalCancel(id: string): Promise<void> {
+    try {
+      await this.temporal.workflow.getHandle(id).signal('cancel');
+    } catch (err) {
+      // The store already says cancelling, and the workflow reads that at its next transition.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      this.logger.warn({ batchId: id }, 'cancel: workflow not found');
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import 'reflect-metadata';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { Connection } from '@temporalio/client';
+import { loadConfig } from './config/config';
+import { runUntilSignal } from './process/lifecycle';
+import { openStorage } from './storage/storage';
+import { startBatchWorker } from './worker/batch-worker';
+
+/** `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required for start:worker (e.g. 127.0.0.1:7233)');
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+  await connection.close();
+  const storage = await openStorage(config);
+  const worker = await startBatchWorker(config, storage);
+  console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
+  await runUntilSignal([() => worker.shutdown(), () => storage.close()], worker.done);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

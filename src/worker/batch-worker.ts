@@ -1,0 +1,115 @@
+import { IllegalStateError } from '@temporalio/common';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import type { ActivityDeps } from '../../activities/deps';
+import { UpstreamClient } from '../../activities/upstream-client';
+import type { AppConfig } from '../config/config';
+import type { Storage } from '../storage/storage';
+
+/** A running batch worker and what it owns. */
+export interface BatchWorker {
+  worker: Worker;
+  upstream: UpstreamClient;
+  /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
+  done: Promise<void>;
+  /** Stops polling, lets running chunks checkpoint, then closes connections. */
+  shutdown(): Promise<void>;
+}
+
+/** Where the workflow code comes from: a prebuilt bundle (tests) or the workflows/ source (bundled at start). */
+export type WorkflowSource = Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>;
+
+/** The activity dependencies for this configuration. */
+export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps {
+  const upstream = new UpstreamClient({
+    baseUrl: config.UPSTREAM_BASE_URL,
+    apiKey: config.UPSTREAM_API_KEY,
+    concurrency: config.UPSTREAM_CONCURRENCY,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    maxRetries: config.UPSTREAM_MAX_RETRIES,
+    retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
+    retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
+  });
+  return {
+    files: storage.files,
+    batches: storage.batches,
+    blobs: storage.blobs,
+    upstream,
+    settings: {
+      completionWindowSeconds: config.COMPLETION_WINDOW_SECONDS,
+      chunkSize: config.CHUNK_SIZE,
+      chunkWindow: config.CHUNK_WINDOW,
+      checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+      maxBatchRequests: config.MAX_BATCH_REQUESTS,
+    },
+  };
+}
+
+let runtimeInstalled = false;
+
+/** Sets the Temporal SDK's log level once per process (it cannot change after the first worker). */
+export function installTemporalRuntime(level: AppConfig['LOG_LEVEL']): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const map: Record<AppConfig['LOG_LEVEL'], LogLevel> = {
+    fatal: 'ERROR',
+    error: 'ERROR',
+    warn: 'WARN',
+    info: 'INFO',
+    debug: 'DEBUG',
+    trace: 'TRACE',
+    silent: 'ERROR',
+  };
+  try {
+    Runtime.install({ logger: new DefaultLogger(map[level]) });
+  } catch (err) {
+    // Another module instance in this process (a test file) installed it first: that runtime stays.
+    if (!(err instanceof IllegalStateError)) throw err;
+  }
+}
+
+/** The default workflow source: the workflows/ entry file next to this build. */
+export const defaultWorkflowSource = (): WorkflowSource => ({ workflowsPath: require.resolve('../../workflows') });
+
+/** Creates and starts a worker on TEMPORAL_TASK_QUEUE; it runs until shutdown(). */
+export async function startBatchWorker(
+  config: AppConfig,
+  storage: Storage,
+  source: WorkflowSource = defaultWorkflowSource(),
+): Promise<BatchWorker> {
+  if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
+  installTemporalRuntime(config.LOG_LEVEL);
+  const deps = activityDeps(config, storage);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...source,
+    activities: createActivities(deps),
+    // Heartbeats carry cancellation back to a chunk; sending them at least every second keeps cancel prompt.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+    shutdownGraceTime: '10 seconds',
+  });
+  const done = worker.run().finally(async () => {
+    await deps.upstream.close();
+    await connection.close();
+  });
+  return {
+    worker,
+    upstream: deps.upstream,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,198 @@
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { BatchActivities } from '../activities';
+import type { BatchStatusName, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
+import { BATCH_MODEL, BATCH_STATUS } from './search-attributes';
+
+/** The workflow's only argument: the batch id (the workflow id is the same). */
+export interface BatchWorkflowInput {
+  batchId: string;
+}
+
+/** What the progress query answers. */
+export interface BatchProgress {
+  status: BatchStatusName;
+  total: number;
+  completed: number;
+  failed: number;
+  chunkCount: number;
+  chunksDone: number;
+  cancelRequested: boolean;
+}
+
+/** Asks the batch to stop: in-flight chunks are cancelled, finished results are kept. */
+export const cancelSignal = defineSignal('cancel');
+/** The batch's progress as the workflow knows it. */
+export const progressQuery = defineQuery<BatchProgress>('progress');
+
+const { validateInput, finalize } = proxyActivities<BatchActivities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+const { transition } = proxyActivities<BatchActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
+});
+// Chunks heartbeat every checkpoint; a lost worker is noticed within the heartbeat timeout and the chunk is
+// retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
+const { processChunk } = proxyActivities<BatchActivities>({
+  startToCloseTimeout: '26 hours',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+type Outcome = FinalizeInput['outcome'];
+
+/** One batch: validate, run chunks through a sliding window until done, expired or cancelled, then finalize. */
+export async function batchWorkflow({ batchId }: BatchWorkflowInput): Promise<FinalizeResult | { status: 'failed' }> {
+  const progress: BatchProgress = {
+    status: 'validating',
+    total: 0,
+    completed: 0,
+    failed: 0,
+    chunkCount: 0,
+    chunksDone: 0,
+    cancelRequested: false,
+  };
+  const enter = (status: BatchStatusName) => {
+    progress.status = status;
+    upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
+    setCurrentDetails(describe(progress));
+  };
+  setHandler(cancelSignal, () => {
+    progress.cancelRequested = true;
+  });
+  setHandler(progressQuery, () => ({ ...progress }));
+  setCurrentDetails(describe(progress));
+
+  const validation = await validateInput({ batchId });
+  if (!validation.ok) {
+    const failed = await transition({ batchId, from: ['validating'], to: 'failed' });
+    if (failed.applied) {
+      enter('failed');
+      return { status: 'failed' };
+    }
+    // A cancel landed during validation: the batch ends cancelled, with its validation errors recorded.
+    return end(await finalize({ batchId, outcome: 'cancelled' }), enter);
+  }
+  progress.total = validation.total;
+  progress.chunkCount = validation.chunkCount;
+  if (validation.model) upsertSearchAttributes([{ key: BATCH_MODEL, value: validation.model }]);
+  const started = await transition({
+    batchId,
+    from: ['validating'],
+    to: 'in_progress',
+    total: validation.total,
+    model: validation.model,
+  });
+  let outcome: Outcome = 'cancelled';
+  if (started.applied && !progress.cancelRequested) {
+    enter('in_progress');
+    outcome = await runUntilStopped(batchId, validation, progress, () => setCurrentDetails(describe(progress)));
+  }
+  if (outcome !== 'cancelled') {
+    const finalizing = await transition({ batchId, from: ['in_progress'], to: 'finalizing' });
+    if (finalizing.applied) enter('finalizing');
+    else outcome = 'cancelled'; // a cancel reached the store first
+  }
+  if (outcome === 'cancelled') enter('cancelling');
+  return end(await finalize({ batchId, outcome }), enter);
+}
+
+function end(result: FinalizeResult, enter: (s: BatchStatusName) => void): FinalizeResult {
+  enter(result.status);
+  return result;
+}
+
+/** Runs the chunks, racing them against the completion window and the cancel signal. */
+async function runUntilStopped(
+  batchId: string,
+  validation: ValidateInputResult,
+  progress: BatchProgress,
+  onProgress: () => void,
+): Promise<Outcome> {
+  const timerScope = new CancellationScope();
+  const expired = timerScope
+    .run(() => sleep(Math.max(1, validation.expiresAtMs - Date.now())))
+    .then(
+      () => 'expired' as const,
+      () => undefined,
+    );
+  const cancelled = condition(() => progress.cancelRequested).then(() => 'cancelled' as const);
+  const workScope = new CancellationScope();
+  const work = workScope
+    .run(() => runChunks(batchId, validation, progress, onProgress))
+    .then(
+      () => 'completed' as const,
+      (err: unknown) => {
+        if (isCancellation(err)) return 'stopped' as const;
+        // A chunk that can never run (its index is gone) must not strand the batch: finalize reports the
+        // requests it could not run as failed lines.
+        log.error('chunk processing failed', { batchId, error: String(err) });
+        return 'completed' as const;
+      },
+    );
+  const first = await Promise.race([work, expired, cancelled]);
+  if (first === 'completed') {
+    timerScope.cancel();
+    return 'completed';
+  }
+  // Expired or cancelled: stop scheduling, cancel in-flight chunks and wait until each has committed.
+  workScope.cancel();
+  await work;
+  timerScope.cancel();
+  return first === 'expired' ? 'expired' : 'cancelled';
+}
+
+/** A sliding window of chunk activities: at most `validation.window` in flight. */
+async function runChunks(
+  batchId: string,
+  validation: ValidateInputResult,
+  progress: BatchProgress,
+  onProgress: () => void,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let next = 0;
+  try {
+    while (next < validation.chunkCount || running.size > 0) {
+      while (running.size < validation.window && next < validation.chunkCount) {
+        const chunk = next++;
+        const task: Promise<void> = processChunk({ batchId, chunk }).then((r) => {
+          running.delete(task);
+          progress.completed += r.completed;
+          progress.failed += r.failed;
+          progress.chunksDone++;
+          onProgress();
+        });
+        running.add(task);
+      }
+      await Promise.race(running);
+    }
+  } finally {
+    // On cancellation every in-flight chunk must finish committing before finalize reads its part files.
+    await Promise.allSettled(running);
+  }
+}
+
+/** The workflow's current details in the Web UI, in words. */
+function describe(p: BatchProgress): string {
+  if (p.status === 'validating') return 'validating: reading the input file';
+  if (p.status === 'in_progress') {
+    return `in_progress: ${p.completed + p.failed} of ${p.total} done, ${p.failed} failed; chunks ${p.chunksDone}/${p.chunkCount}${p.cancelRequested ? '; cancel requested' : ''}`;
+  }
+  return `${p.status}: ${p.completed} completed, ${p.failed} failed of ${p.total}`;
+}

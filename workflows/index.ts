@@ -1,0 +1,3 @@
+// The one file the worker loads: named re-exports only.
+export { batchWorkflow, cancelSignal, progressQuery } from './batch.workflow';
+export type { BatchProgress, BatchWorkflowInput } from './batch.workflow';
