@@ -20,7 +20,7 @@ export async function createApp(config: AppConfig, storage?: Storage): Promise<N
     requestTimeout: 0,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, storage), adapter, {
-    logger: config.LOG_LEVEL === 'silent' ? false : ['error', 'warn', 'log'],
+    logger: config.LOG_LEVEL === 'silent' ? false : ['error', 'warn'],
   });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (req, reply) => {

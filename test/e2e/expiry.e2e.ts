@@ -1,0 +1,64 @@
+import { Client, Connection } from '@temporalio/client';
+import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { startStack, type Stack } from '../support/stack';
+import { UpstreamSimulator } from '../support/upstream-simulator';
+
+describe('expiry with a short completion window', () => {
+  let sim: UpstreamSimulator;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    sim = await UpstreamSimulator.start({ latencyMs: 400 });
+    stack = await startStack({
+      UPSTREAM_BASE_URL: sim.baseUrl,
+      UPSTREAM_CONCURRENCY: '2',
+      COMPLETION_WINDOW_SECONDS: '3',
+      CHUNK_SIZE: '5',
+      CHECKPOINT_INTERVAL_MS: '100',
+    });
+  });
+  afterAll(async () => {
+    await stack.close();
+    await sim.close();
+  });
+
+  it('keeps finished results, writes batch_expired for the rest, and ends expired', async () => {
+    const client = stack.client();
+    const ids = Array.from({ length: 30 }, (_, i) => `x-${i}`);
+    const created = await client.batches.create({
+      input_file_id: await uploadLines(client, ids.map((id) => chatLine(id))),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    expect(created.expires_at).toBe(created.created_at + 3);
+    const expired = await waitForStatus(client, created.id, ['expired', 'completed'], 30000);
+    expect(expired.status).toBe('expired');
+    expect(expired.expired_at).toEqual(expect.any(Number));
+    expect(expired.finalizing_at).toEqual(expect.any(Number));
+    expect(expired.expired_at! - expired.created_at).toBeLessThanOrEqual(6);
+
+    const output = await readResults(client, expired.output_file_id);
+    const errors = await readResults(client, expired.error_file_id);
+    expect([...output, ...errors].map((l) => l.custom_id).sort()).toEqual([...ids].sort());
+    expect(output.length).toBeGreaterThan(0);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect(e).toMatchObject({ response: null, error: { code: 'batch_expired' } });
+    expect(expired.request_counts).toEqual({ total: 30, completed: output.length, failed: 0 });
+
+    const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
+    try {
+      const handle = new Client({ connection }).workflow.getHandle(created.id);
+      const { searchAttributes } = await handle.describe();
+      expect(searchAttributes).toMatchObject({
+        BatchStatus: ['expired'],
+        BatchEndpoint: ['/v1/chat/completions'],
+        BatchModel: ['gpt-test'],
+        BatchOwner: ['default'],
+      });
+      const history = await handle.fetchHistory();
+      expect(history.events!.length).toBeLessThan(200);
+    } finally {
+      await connection.close();
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import { Client, Connection } from '@temporalio/client';
+import OpenAI from 'openai';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { freePort } from '../support/free-port';
+import { UpstreamSimulator } from '../support/upstream-simulator';
+
+const root = join(__dirname, '..', '..');
+
+/** Runs `npm start`'s entry (the built dist/src/main.js) and waits until /readyz answers. */
+async function start(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 90000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${out}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return { child, output: () => out };
+    if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${out}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  return exited;
+}
+
+/** True while a process with this exact command-line fragment runs. */
+function running(fragment: string): boolean {
+  try {
+    return execFileSync('pgrep', ['-f', '--', fragment], { encoding: 'utf8' }).trim().length > 0;
+  } catch {
+    return false; // pgrep exits 1 when nothing matches
+  }
+}
+
+describe('npm start: embedded dev server, worker and API in one process tree', () => {
+  let sim: UpstreamSimulator;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+    sim = await UpstreamSimulator.start();
+    dataDir = mkdtempSync(join(tmpdir(), 'batch-start-'));
+  });
+  afterAll(async () => {
+    await sim.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs a batch, stops cleanly on Ctrl-C with its children, and reuses its data on the next start', async () => {
+    const [port, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const env = {
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      UPSTREAM_BASE_URL: sim.baseUrl,
+      TEMPORAL_TASK_QUEUE: 'batches',
+    };
+    const first = await start(env, port);
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'k', maxRetries: 0 });
+    const created = await client.batches.create({
+      input_file_id: await uploadLines(client, [chatLine('s-1'), chatLine('s-2')]),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, created.id, ['completed']);
+    expect((await readResults(client, done.output_file_id)).map((l) => l.custom_id).sort()).toEqual(['s-1', 's-2']);
+    expect((await fetch(`http://127.0.0.1:${uiPort}/`)).status).toBe(200);
+
+    const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+    const temporal = new Client({ connection });
+    const described = await temporal.workflow.getHandle(created.id).describe();
+    expect(described.status.name).toBe('COMPLETED');
+    expect(described.searchAttributes.BatchStatus).toEqual(['completed']);
+    await connection.close();
+
+    const devServer = `--db-filename ${join(dataDir, 'temporal.db')}`;
+    expect(running(devServer)).toBe(true);
+    expect(await stop(first.child)).toBe(0);
+    expect(running(devServer)).toBe(false);
+
+    const second = await start(env, port);
+    try {
+      expect((await client.batches.retrieve(created.id)).status).toBe('completed');
+      const again = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+      const desc = await new Client({ connection: again }).workflow.getHandle(created.id).describe();
+      expect(desc.status.name).toBe('COMPLETED');
+      await again.close();
+    } finally {
+      expect(await stop(second.child)).toBe(0);
+    }
+  });
+});
