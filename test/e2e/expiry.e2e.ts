@@ -26,7 +26,10 @@ describe('expiry with a short completion window', () => {
     const client = stack.client();
     const ids = Array.from({ length: 30 }, (_, i) => `x-${i}`);
     const created = await client.batches.create({
-      input_file_id: await uploadLines(client, ids.map((id) => chatLine(id))),
+      input_file_id: await uploadLines(
+        client,
+        ids.map((id) => chatLine(id)),
+      ),
       endpoint: '/v1/chat/completions',
       completion_window: '24h',
     });
@@ -48,6 +51,8 @@ describe('expiry with a short completion window', () => {
     const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
     try {
       const handle = new Client({ connection }).workflow.getHandle(created.id);
+      // The store is written by the finalize activity; the workflow upserts its attribute right after.
+      expect(await handle.result()).toMatchObject({ status: 'expired' });
       const { searchAttributes } = await handle.describe();
       expect(searchAttributes).toMatchObject({
         BatchStatus: ['expired'],

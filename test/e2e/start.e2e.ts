@@ -11,7 +11,10 @@ import { UpstreamSimulator } from '../support/upstream-simulator';
 const root = join(__dirname, '..', '..');
 
 /** Runs `npm start`'s entry (the built dist/src/main.js) and waits until /readyz answers. */
-async function start(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; output: () => string }> {
+async function start(
+  env: Record<string, string>,
+  port: number,
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -22,7 +25,10 @@ async function start(env: Record<string, string>, port: number): Promise<{ child
   const deadline = Date.now() + 90000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${out}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, output: () => out };
     if (Date.now() > deadline) throw new Error(`npm start did not become ready:\n${out}`);
     await new Promise((r) => setTimeout(r, 300));

@@ -13,8 +13,18 @@ import { batchWorkflow, cancelSignal, progressQuery } from '../../workflows';
 const HISTORY = join(__dirname, 'histories', 'batch-completed.json');
 
 /** Fake activities that record what the workflow asked for; chunks can be made to run until cancelled. */
-function fakeActivities(opts: { validation?: Partial<ValidateInputResult>; chunkMs?: number; hang?: boolean; started?: 'applied' | 'cancelling' }) {
-  const calls = { transitions: [] as TransitionInput[], chunks: [] as number[], finalize: [] as FinalizeInput[], peak: 0 };
+function fakeActivities(opts: {
+  validation?: Partial<ValidateInputResult>;
+  chunkMs?: number;
+  hang?: boolean;
+  started?: 'applied' | 'cancelling';
+}) {
+  const calls = {
+    transitions: [] as TransitionInput[],
+    chunks: [] as number[],
+    finalize: [] as FinalizeInput[],
+    peak: 0,
+  };
   let running = 0;
   const activities: BatchActivities = {
     validateInput: async () => ({
@@ -87,7 +97,11 @@ describe('batchWorkflow against a real dev server', () => {
   it('runs every chunk through a window of at most `window` and finalizes completed', async () => {
     const { activities, calls } = fakeActivities({ chunkMs: 100 });
     const result = await run(activities, (taskQueue) =>
-      env.client.workflow.execute(batchWorkflow, { taskQueue, workflowId: `wf-happy-${Date.now()}`, args: [{ batchId: 'b1' }] }),
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-happy-${Date.now()}`,
+        args: [{ batchId: 'b1' }],
+      }),
     );
     expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
     expect([...calls.chunks].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -101,7 +115,11 @@ describe('batchWorkflow against a real dev server', () => {
   it('fails a batch whose validation failed, without running chunks', async () => {
     const { activities, calls } = fakeActivities({ validation: { ok: false } });
     const result = await run(activities, (taskQueue) =>
-      env.client.workflow.execute(batchWorkflow, { taskQueue, workflowId: `wf-fail-${Date.now()}`, args: [{ batchId: 'b2' }] }),
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-fail-${Date.now()}`,
+        args: [{ batchId: 'b2' }],
+      }),
     );
     expect(result).toEqual({ status: 'failed' });
     expect(calls.chunks).toEqual([]);
@@ -132,7 +150,11 @@ describe('batchWorkflow against a real dev server', () => {
   it('expires when the completion window ends and finalizes expired', async () => {
     const { activities, calls } = fakeActivities({ hang: true, validation: { expiresAtMs: Date.now() + 2000 } });
     const result = await run(activities, (taskQueue) =>
-      env.client.workflow.execute(batchWorkflow, { taskQueue, workflowId: `wf-expire-${Date.now()}`, args: [{ batchId: 'b4' }] }),
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-expire-${Date.now()}`,
+        args: [{ batchId: 'b4' }],
+      }),
     );
     expect(result.status).toBe('expired');
     expect(calls.transitions.map((t) => t.to)).toEqual(['in_progress', 'finalizing']);
@@ -142,7 +164,11 @@ describe('batchWorkflow against a real dev server', () => {
   it('ends cancelled when the store says cancelling before the batch starts', async () => {
     const { activities, calls } = fakeActivities({ started: 'cancelling' });
     const result = await run(activities, (taskQueue) =>
-      env.client.workflow.execute(batchWorkflow, { taskQueue, workflowId: `wf-early-${Date.now()}`, args: [{ batchId: 'b5' }] }),
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-early-${Date.now()}`,
+        args: [{ batchId: 'b5' }],
+      }),
     );
     expect(result.status).toBe('cancelled');
     expect(calls.chunks).toEqual([]);
@@ -165,6 +191,10 @@ describe('batchWorkflow against a real dev server', () => {
       writeFileSync(HISTORY, JSON.stringify(history));
     }
     const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(HISTORY, 'utf8')));
-    await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE! } }, history, 'wf-recorded');
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE! } },
+      history,
+      'wf-recorded',
+    );
   });
 });
