@@ -3,16 +3,14 @@ export async function runUntilSignal(stops: (() => Promise<unknown>)[], ended?: 
   const signalled = new Promise<string>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
   });
-  const why = await Promise.race([
-    signalled,
-    ended?.then(
-      () => 'stopped',
-      (e: unknown) => `failed: ${String(e)}`,
-    ),
-  ]);
+  const stopped = ended?.then(
+    () => 'stopped',
+    (e: unknown) => `failed: ${String(e)}`,
+  );
+  const why = await Promise.race(stopped ? [signalled, stopped] : [signalled]);
   console.log(`${why}: shutting down (press Ctrl-C again to force)`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
-  let code = why?.startsWith('failed') ? 1 : 0;
+  let code = why.startsWith('failed') ? 1 : 0;
   for (const stop of stops) {
     try {
       await stop();

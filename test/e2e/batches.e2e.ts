@@ -139,6 +139,29 @@ describe('Batches end to end through the official client', () => {
     expect(file.expires_at).toBe(file.created_at + 7200);
   });
 
+  it.each([
+    ['/v1/responses', { model: 'gpt-test', input: 'hi' }, 'response'],
+    ['/v1/completions', { model: 'gpt-test', prompt: 'hi' }, 'text_completion'],
+    ['/v1/moderations', { input: 'hi' }, undefined],
+    ['/v1/images/generations', { prompt: 'a cat' }, undefined],
+    ['/v1/images/edits', { prompt: 'a hat', image: 'data:image/png;base64,aGVsbG8=' }, undefined],
+    ['/v1/videos', { model: 'sora-test', prompt: 'waves' }, 'video'],
+  ] as const)('forwards %s requests to the matching upstream path', async (endpoint, body, object) => {
+    const lines = [0, 1].map((i) => ({ custom_id: `${endpoint}-${i}`, method: 'POST', url: endpoint, body }));
+    const created = await client.batches.create({
+      input_file_id: await uploadLines(client, lines),
+      endpoint,
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, created.id, ['completed', 'failed']);
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+    const output = await readResults(client, done.output_file_id);
+    expect(output).toHaveLength(2);
+    if (object) expect(output[0].response!.body.object).toBe(object);
+    if (endpoint === '/v1/responses') expect(done.usage!.output_tokens).toBeGreaterThan(0);
+  });
+
   it('retries 429 and 5xx, keeps 4xx final, and writes failures to the error file', async () => {
     sim.reset();
     const x = (key: string, sim: Record<string, unknown>) => chatLine(key, { x_sim: { key, ...sim } });
