@@ -9,6 +9,8 @@ export interface ActivitySettings {
   chunkSize: number;
   chunkWindow: number;
   checkpointIntervalMs: number;
+  /** How long a silent chunk may go before Temporal retries it elsewhere (a crashed worker is noticed this fast). */
+  heartbeatTimeoutMs: number;
   maxBatchRequests: number;
 }
 

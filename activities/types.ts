@@ -20,6 +20,8 @@ export interface ValidateInputResult {
   model: string | null;
   /** Unix milliseconds at which the completion window ends. */
   expiresAtMs: number;
+  /** Heartbeat timeout for chunk activities (from the worker's configuration; absent in older histories). */
+  heartbeatTimeoutMs?: number;
 }
 
 /** A compare-and-set status change. */

@@ -107,6 +107,7 @@ export function makeValidateInput(deps: ActivityDeps) {
       total: v?.total ?? 0,
       chunkCount: v?.chunks.length ?? 0,
       window: settings.chunkWindow,
+      heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
       model: v?.model ?? null,
       expiresAtMs: Number(batch.expires_at) * 1000,
     });

@@ -1,4 +1,5 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,5 +27,7 @@ export default async function globalSetup(): Promise<void> {
   const bundlePath = join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, code);
   process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = bundlePath;
+  // Tests that run the real entry points as child processes (npm start, a killable worker) use dist/.
+  execFileSync('npm', ['run', 'build'], { cwd: join(__dirname, '..'), stdio: 'ignore' });
   (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer = server;
 }

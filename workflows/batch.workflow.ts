@@ -46,14 +46,17 @@ const { transition } = proxyActivities<BatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
 });
-// Chunks heartbeat every checkpoint; a lost worker is noticed within the heartbeat timeout and the chunk is
-// retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
-const { processChunk } = proxyActivities<BatchActivities>({
-  startToCloseTimeout: '26 hours',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+/** Chunk activities with the configured heartbeat timeout (carried in the validation result, so replay-safe). */
+function chunkActivities(validation: ValidateInputResult) {
+  // Chunks heartbeat every checkpoint; a lost worker is noticed within the heartbeat timeout and the chunk is
+  // retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
+  return proxyActivities<BatchActivities>({
+    startToCloseTimeout: '26 hours',
+    heartbeatTimeout: validation.heartbeatTimeoutMs ?? 20000,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+}
 
 type Outcome = FinalizeInput['outcome'];
 
@@ -165,6 +168,7 @@ async function runChunks(
   progress: BatchProgress,
   onProgress: () => void,
 ): Promise<void> {
+  const { processChunk } = chunkActivities(validation);
   const running = new Set<Promise<void>>();
   let next = 0;
   try {

@@ -47,6 +47,7 @@ export const configSchema = z.object({
   CHUNK_SIZE: int(1, 50000).default(500),
   CHUNK_WINDOW: int(1, 1000).default(8),
   CHECKPOINT_INTERVAL_MS: int(50).default(1000),
+  CHUNK_HEARTBEAT_TIMEOUT_MS: int(1000).default(20000),
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
   MAX_BATCH_REQUESTS: int(1).default(50000),
   API_KEYS: apiKeys,

@@ -47,6 +47,7 @@ export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps 
       chunkSize: config.CHUNK_SIZE,
       chunkWindow: config.CHUNK_WINDOW,
       checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+      heartbeatTimeoutMs: config.CHUNK_HEARTBEAT_TIMEOUT_MS,
       maxBatchRequests: config.MAX_BATCH_REQUESTS,
     },
   };

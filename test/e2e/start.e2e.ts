@@ -55,7 +55,6 @@ describe('npm start: embedded dev server, worker and API in one process tree', (
   let dataDir: string;
 
   beforeAll(async () => {
-    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
     sim = await UpstreamSimulator.start();
     dataDir = mkdtempSync(join(tmpdir(), 'batch-start-'));
   });

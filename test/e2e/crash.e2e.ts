@@ -1,0 +1,78 @@
+import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { startStack, type Stack } from '../support/stack';
+import { UpstreamSimulator } from '../support/upstream-simulator';
+import { spawnWorker, type WorkerProcess } from '../support/worker-process';
+
+const CONCURRENCY = 8;
+const LATENCY_MS = 40;
+const CHECKPOINT_MS = 200;
+
+describe('a worker killed with SIGKILL mid-batch', () => {
+  let sim: UpstreamSimulator;
+  let stack: Stack;
+  let worker: WorkerProcess | undefined;
+
+  beforeAll(async () => {
+    sim = await UpstreamSimulator.start({ latencyMs: LATENCY_MS });
+    stack = await startStack(
+      {
+        UPSTREAM_BASE_URL: sim.baseUrl,
+        UPSTREAM_CONCURRENCY: String(CONCURRENCY),
+        CHUNK_SIZE: '60',
+        CHUNK_WINDOW: '4',
+        CHECKPOINT_INTERVAL_MS: String(CHECKPOINT_MS),
+        CHUNK_HEARTBEAT_TIMEOUT_MS: '3000',
+      },
+      { worker: false },
+    );
+  });
+  afterAll(async () => {
+    await worker?.kill('SIGKILL');
+    await stack.close();
+    await sim.close();
+  });
+
+  it('resumes from checkpoints twice: every custom_id exactly once, re-sends bounded', async () => {
+    const client = stack.client();
+    const ids = Array.from({ length: 900 }, (_, i) => `k-${i}`);
+    const created = await client.batches.create({
+      input_file_id: await uploadLines(
+        client,
+        ids.map((id) => chatLine(id, { x_sim: { key: id } })),
+      ),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    worker = await spawnWorker(stack.config);
+    for (const threshold of [150, 450]) {
+      await waitForStatus(client, created.id, ['in_progress'], 30000, undefined);
+      await waitUntil(async () => (await client.batches.retrieve(created.id)).request_counts!.completed >= threshold);
+      await worker.kill('SIGKILL');
+      worker = await spawnWorker(stack.config);
+    }
+    const done = await waitForStatus(client, created.id, ['completed', 'failed'], 120000);
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 900, completed: 900, failed: 0 });
+
+    const output = await readResults(client, done.output_file_id);
+    expect(await readResults(client, done.error_file_id)).toEqual([]);
+    expect(output.map((l) => l.custom_id).sort()).toEqual([...ids].sort());
+    expect(new Set(output.map((l) => l.id)).size).toBe(900);
+
+    // Re-sends: requests the dead worker had in flight, plus those answered since its last checkpoint.
+    const rate = CONCURRENCY / (LATENCY_MS / 1000);
+    const perKill = CONCURRENCY + Math.ceil((rate * (2 * CHECKPOINT_MS)) / 1000);
+    const resent = ids.reduce((n, id) => n + sim.calls(id) - 1, 0);
+    expect(ids.every((id) => sim.calls(id) >= 1)).toBe(true);
+    expect(resent).toBeLessThanOrEqual(2 * perKill);
+    console.log(`crash test: ${resent} re-sends over 2 kills (bound ${2 * perKill})`);
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
