@@ -5,14 +5,22 @@ export class LimiterAbortError extends Error {
   }
 }
 
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 /**
- * A FIFO semaphore whose size adapts (AIMD): a throttled answer halves the allowed concurrency, each success
- * adds 1/limit back, up to the configured maximum. One per upstream per worker process, shared by every chunk.
+ * A semaphore whose size adapts (AIMD): a throttled answer halves the allowed concurrency, each success adds
+ * 1/limit back, up to the configured maximum. One per upstream per worker process, shared by every chunk.
+ * Waiters are queued per key (the batch id) and served round-robin across keys, so a huge batch queued first
+ * cannot starve a small batch started later: each gets every other free slot.
  */
 export class ConcurrencyLimiter {
   private active = 0;
   private allowed: number;
-  private readonly waiters: { resolve: () => void; reject: (e: Error) => void; signal?: AbortSignal }[] = [];
+  private waiting = 0;
+  private readonly queues = new Map<string, Waiter[]>();
 
   constructor(readonly max: number) {
     this.allowed = max;
@@ -23,33 +31,41 @@ export class ConcurrencyLimiter {
     return this.active;
   }
 
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.waiting;
+  }
+
   /** The current allowed concurrency. */
   get limit(): number {
     return Math.floor(this.allowed);
   }
 
-  /** Waits for a slot; rejects with LimiterAbortError if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<void> {
+  /** Waits for a slot in `key`'s queue; rejects with LimiterAbortError if `signal` aborts first. */
+  acquire(signal?: AbortSignal, key = ''): Promise<void> {
     if (signal?.aborted) return Promise.reject(new LimiterAbortError());
-    if (this.active < this.limit && this.waiters.length === 0) {
+    if (this.active < this.limit && this.waiting === 0) {
       this.active++;
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject, signal };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i !== -1) {
-            this.waiters.splice(i, 1);
-            reject(new LimiterAbortError());
-          }
-        },
-        { once: true },
-      );
+      const waiter: Waiter = { resolve, reject };
+      const queue = this.queues.get(key) ?? [];
+      if (queue.length === 0) this.queues.set(key, queue);
+      queue.push(waiter);
+      this.waiting++;
+      signal?.addEventListener('abort', () => this.abandon(key, waiter), { once: true });
     });
+  }
+
+  private abandon(key: string, waiter: Waiter): void {
+    const queue = this.queues.get(key);
+    const i = queue?.indexOf(waiter) ?? -1;
+    if (!queue || i === -1) return;
+    queue.splice(i, 1);
+    if (queue.length === 0) this.queues.delete(key);
+    this.waiting--;
+    waiter.reject(new LimiterAbortError());
   }
 
   /** Returns a slot and wakes waiters while the limit allows. */
@@ -72,9 +88,15 @@ export class ConcurrencyLimiter {
   }
 
   private drain(): void {
-    while (this.active < this.limit && this.waiters.length) {
+    while (this.active < this.limit && this.waiting > 0) {
+      // The Map iterates keys in insertion order; re-inserting a served key moves it to the back.
+      const [key, queue] = this.queues.entries().next().value as [string, Waiter[]];
+      const waiter = queue.shift()!;
+      this.queues.delete(key);
+      if (queue.length) this.queues.set(key, queue);
+      this.waiting--;
       this.active++;
-      this.waiters.shift()!.resolve();
+      waiter.resolve();
     }
   }
 }

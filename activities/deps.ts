@@ -1,7 +1,7 @@
 import type { BatchStore } from '../src/storage/batch.store';
 import type { FsBlobStore } from '../src/storage/blob.store';
 import type { FileStore } from '../src/storage/file.store';
-import type { UpstreamClient } from './upstream-client';
+import type { UpstreamRouter } from './upstream-router';
 
 /** Settings the activities read. */
 export interface ActivitySettings {
@@ -19,7 +19,7 @@ export interface ActivityDeps {
   files: FileStore;
   batches: BatchStore;
   blobs: FsBlobStore;
-  upstream: UpstreamClient;
+  router: UpstreamRouter;
   settings: ActivitySettings;
 }
 

@@ -35,7 +35,7 @@ export function makeProcessChunk(deps: ActivityDeps) {
       );
     }, deps.settings.checkpointIntervalMs);
     try {
-      await sendAll(deps, ctx, index.inputBlobKey, spec, new Set(state.done), writer);
+      await sendAll(deps, batchId, ctx, index.inputBlobKey, spec, new Set(state.done), writer);
       await writer.checkpoint();
     } finally {
       clearInterval(ticker);
@@ -50,6 +50,7 @@ export function makeProcessChunk(deps: ActivityDeps) {
 
 async function sendAll(
   deps: ActivityDeps,
+  batchId: string,
   ctx: Context,
   inputKey: string,
   spec: ChunkSpec,
@@ -60,9 +61,9 @@ async function sendAll(
   // Every in-flight request, limiter wait and backoff listens on this one signal.
   setMaxListeners(0, signal);
   const inFlight = new Set<Promise<void>>();
-  // Each chunk keeps at most the process's upstream concurrency waiting on the shared limiter, so the FIFO
-  // limiter interleaves chunks (and batches) instead of one chunk queueing all of its lines at once.
-  const ahead = deps.upstream.limiter.max;
+  // Each chunk keeps at most its upstream's concurrency waiting on the shared limiter, which serves batches
+  // round-robin, instead of one chunk queueing all of its lines at once.
+  const ahead = Math.max(...deps.router.all().map((u) => u.limiter.max));
   let ordinal = -1;
   const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
   for await (const line of lines) {
@@ -72,23 +73,38 @@ async function sendAll(
     if (done.has(ordinal)) continue;
     if (signal.aborted) break;
     const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-    const task = sendOne(deps, request, ordinal, signal, writer).finally(() => inFlight.delete(task));
+    const task = sendOne(deps, batchId, request, ordinal, signal, writer).finally(() => inFlight.delete(task));
     inFlight.add(task);
     if (inFlight.size >= ahead) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
 }
 
+/** A rough token estimate reserved against tokens-per-minute before sending (settled with real usage after). */
+function estimateTokens(body: Record<string, unknown>, bytes: number): number {
+  const max = [body.max_tokens, body.max_completion_tokens, body.max_output_tokens].find((v) => typeof v === 'number');
+  return Math.ceil(bytes / 4) + ((max as number | undefined) ?? 0);
+}
+
 async function sendOne(
   deps: ActivityDeps,
+  batchId: string,
   request: RequestLine,
   ordinal: number,
   signal: AbortSignal,
   writer: ChunkWriter,
 ): Promise<void> {
+  const model = typeof request.body.model === 'string' ? request.body.model : null;
+  const upstream = deps.router.forModel(model);
+  if (!upstream)
+    throw ApplicationFailure.create({ type: 'NoRoute', message: `no upstream for ${model}`, nonRetryable: true });
+  const body = JSON.stringify(request.body);
+  const estimatedTokens = estimateTokens(request.body, body.length);
   try {
-    const result = await deps.upstream.send(request.url, JSON.stringify(request.body), signal);
-    writer.record(ordinal, resultLine(newBatchRequestId(), request.custom_id, result, newRequestId()));
+    const result = await upstream.send(request.url, body, signal, { key: batchId, estimatedTokens });
+    const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId());
+    upstream.settleTokens(estimatedTokens, line.usage?.total_tokens ?? 0);
+    writer.record(ordinal, line);
   } catch (err) {
     // An aborted request has no result; it stays unfinished and gets its cancel/expiry line at finalize.
     if (!(err instanceof UpstreamAbortedError)) throw err;

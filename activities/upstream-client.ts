@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
+import { RateLimiter } from './rate-limiter';
 
 /** Where requests go and how hard to push. */
 export interface UpstreamOptions {
+  name: string;
   baseUrl: string;
   apiKey?: string;
   concurrency: number;
@@ -11,6 +13,16 @@ export interface UpstreamOptions {
   maxRetries: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}
+
+/** Per-request scheduling hints. */
+export interface SendOptions {
+  /** Fairness key (the batch id): the limiter serves keys round-robin. */
+  key?: string;
+  /** Tokens reserved against the tokens-per-minute budget before sending. */
+  estimatedTokens?: number;
 }
 
 /** The final answer for one request: an HTTP response, or a failure with no response. */
@@ -39,11 +51,15 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
  */
 export class UpstreamClient {
   readonly limiter: ConcurrencyLimiter;
+  private readonly rpm?: RateLimiter;
+  private readonly tpm?: RateLimiter;
   private readonly agent: Agent;
   private readonly base: string;
 
   constructor(private readonly opts: UpstreamOptions) {
     this.limiter = new ConcurrencyLimiter(opts.concurrency);
+    if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
+    if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
     this.agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
     this.base = opts.baseUrl.replace(/\/+$/, '');
   }
@@ -53,11 +69,22 @@ export class UpstreamClient {
     return this.base + path.replace(/^\/v1(?=\/)/, '');
   }
 
+  /** This upstream's name in the routing table. */
+  get name(): string {
+    return this.opts.name;
+  }
+
   /** Sends one request until it has a final answer; throws UpstreamAbortedError if `signal` aborts. */
-  async send(path: string, body: string | Buffer, signal: AbortSignal): Promise<UpstreamResult> {
+  async send(
+    path: string,
+    body: string | Buffer,
+    signal: AbortSignal,
+    opts: SendOptions = {},
+  ): Promise<UpstreamResult> {
     const url = this.urlFor(path);
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.attempt(url, body, signal);
+      await this.takeRate(signal, opts.estimatedTokens ?? 0);
+      const outcome = await this.attempt(url, body, signal, opts.key);
       const last = attempt > this.opts.maxRetries;
       if (outcome.kind === 'response') {
         if (outcome.status === 429) this.limiter.onThrottled();
@@ -71,9 +98,24 @@ export class UpstreamClient {
     }
   }
 
-  private async attempt(url: string, body: string | Buffer, signal: AbortSignal) {
+  /** Corrects the tokens-per-minute budget once the real usage of a request is known. */
+  settleTokens(estimated: number, actual: number): void {
+    this.tpm?.adjust(actual - estimated);
+  }
+
+  private async takeRate(signal: AbortSignal, tokens: number): Promise<void> {
     try {
-      await this.limiter.acquire(signal);
+      await this.rpm?.take(1, signal);
+      if (tokens > 0) await this.tpm?.take(tokens, signal);
+    } catch (err) {
+      if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
+      throw err;
+    }
+  }
+
+  private async attempt(url: string, body: string | Buffer, signal: AbortSignal, key?: string) {
+    try {
+      await this.limiter.acquire(signal, key);
     } catch (err) {
       if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
       throw err;

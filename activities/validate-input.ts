@@ -129,6 +129,14 @@ export function makeValidateInput(deps: ActivityDeps) {
       if (!isBlank(bytes)) v.add(bytes, line.lineNo, line.start, line.end);
       if (line.lineNo % 5000 === 0) ctx.heartbeat(line.lineNo);
     }
+    if (v.total > 0 && v.errorCount === 0 && !deps.router.forModel(v.model)) {
+      v.report({
+        code: 'model_not_found',
+        message: `No upstream is configured for model '${v.model}'.`,
+        param: 'body.model',
+        line: null,
+      });
+    }
     if (v.total === 0)
       v.report({ code: 'empty_file', message: 'The input file has no requests.', param: null, line: null });
     if (v.errorCount > 0) {

@@ -38,6 +38,7 @@ export const configSchema = z.object({
   TEMPORAL_UI_PORT: int(1, 65535).default(8233),
   UPSTREAM_BASE_URL: z.url().default('https://api.openai.com/v1'),
   UPSTREAM_API_KEY: z.string().min(1).optional(),
+  UPSTREAMS_FILE: z.string().min(1).optional(),
   UPSTREAM_CONCURRENCY: int(1, 10000).default(64),
   UPSTREAM_TIMEOUT_MS: int(100).default(600000),
   UPSTREAM_MAX_RETRIES: int(0, 100).default(5),

@@ -9,14 +9,15 @@ import {
 } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { ActivityDeps } from '../../activities/deps';
-import { UpstreamClient } from '../../activities/upstream-client';
+import { UpstreamRouter } from '../../activities/upstream-router';
+import { loadRouting } from '../config/upstreams';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
 
 /** A running batch worker and what it owns. */
 export interface BatchWorker {
   worker: Worker;
-  upstream: UpstreamClient;
+  router: UpstreamRouter;
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
   done: Promise<void>;
   /** Stops polling, lets running chunks checkpoint, then closes connections. */
@@ -28,11 +29,7 @@ export type WorkflowSource = Pick<WorkerOptions, 'workflowBundle' | 'workflowsPa
 
 /** The activity dependencies for this configuration. */
 export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps {
-  const upstream = new UpstreamClient({
-    baseUrl: config.UPSTREAM_BASE_URL,
-    apiKey: config.UPSTREAM_API_KEY,
-    concurrency: config.UPSTREAM_CONCURRENCY,
-    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  const router = new UpstreamRouter(loadRouting(config), {
     maxRetries: config.UPSTREAM_MAX_RETRIES,
     retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
     retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
@@ -41,7 +38,7 @@ export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps 
     files: storage.files,
     batches: storage.batches,
     blobs: storage.blobs,
-    upstream,
+    router,
     settings: {
       completionWindowSeconds: config.COMPLETION_WINDOW_SECONDS,
       chunkSize: config.CHUNK_SIZE,
@@ -101,12 +98,12 @@ export async function startBatchWorker(
     shutdownGraceTime: '10 seconds',
   });
   const done = worker.run().finally(async () => {
-    await deps.upstream.close();
+    await deps.router.close();
     await connection.close();
   });
   return {
     worker,
-    upstream: deps.upstream,
+    router: deps.router,
     done,
     async shutdown() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

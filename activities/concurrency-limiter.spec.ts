@@ -1,0 +1,46 @@
+import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
+
+describe('ConcurrencyLimiter', () => {
+  it('never lets more than the limit in and serves keys round-robin', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    const order: string[] = [];
+    const flush = () => new Promise((r) => setImmediate(r));
+    const grab = (key: string) => limiter.acquire(undefined, key).then(() => order.push(key));
+    const all = [...Array.from({ length: 6 }, () => grab('big')), grab('small'), grab('small')];
+    await flush();
+    expect(order).toEqual(['big', 'big']);
+    expect(limiter.queued).toBe(6);
+    for (let i = 0; i < 6; i++) {
+      limiter.release();
+      await flush();
+      expect(limiter.inFlight).toBe(2);
+    }
+    await Promise.all(all);
+    // The small batch alternates with the big one instead of waiting behind all of it.
+    expect(order).toEqual(['big', 'big', 'big', 'small', 'big', 'small', 'big', 'big']);
+  });
+
+  it('halves on a 429 and grows back additively; aborted waiters leave the queue', async () => {
+    const limiter = new ConcurrencyLimiter(8);
+    limiter.onThrottled();
+    expect(limiter.limit).toBe(4);
+    limiter.onThrottled();
+    limiter.onThrottled();
+    limiter.onThrottled();
+    expect(limiter.limit).toBe(1);
+    for (let i = 0; i < 20; i++) limiter.onSuccess();
+    expect(limiter.limit).toBeGreaterThan(1);
+    expect(limiter.limit).toBeLessThanOrEqual(8);
+
+    const one = new ConcurrencyLimiter(1);
+    await one.acquire();
+    const ac = new AbortController();
+    const waiting = one.acquire(ac.signal, 'k');
+    expect(one.queued).toBe(1);
+    ac.abort();
+    await expect(waiting).rejects.toBeInstanceOf(LimiterAbortError);
+    expect(one.queued).toBe(0);
+    one.release();
+    expect(one.inFlight).toBe(0);
+  });
+});

@@ -1,0 +1,83 @@
+import { UpstreamSimulator } from '../test/support/upstream-simulator';
+import { RateLimiter } from './rate-limiter';
+import { UpstreamClient } from './upstream-client';
+
+const body = (key: string, x_sim: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: 'm', messages: [{ role: 'user', content: key }], x_sim: { key, ...x_sim } });
+
+describe('UpstreamClient against a real HTTP simulator', () => {
+  let sim: UpstreamSimulator;
+  let client: UpstreamClient;
+  const signal = new AbortController().signal;
+
+  beforeAll(async () => {
+    sim = await UpstreamSimulator.start();
+    client = new UpstreamClient({
+      name: 't',
+      baseUrl: sim.baseUrl,
+      concurrency: 8,
+      timeoutMs: 300,
+      maxRetries: 3,
+      retryBaseMs: 10,
+      retryMaxMs: 5000,
+    });
+  });
+  afterAll(async () => {
+    await client.close();
+    await sim.close();
+  });
+
+  it('waits Retry-After on a 429 and halves its concurrency', async () => {
+    const t0 = Date.now();
+    const result = await client.send(
+      '/v1/chat/completions',
+      body('ra', { faults: [{ status: 429, retry_after: 1 }] }),
+      signal,
+    );
+    expect(result).toMatchObject({ kind: 'response', status: 200, attempts: 2 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    expect(client.limiter.limit).toBe(4);
+  });
+
+  it('retries a timeout and reports upstream_timeout when every attempt times out', async () => {
+    const result = await client.send('/v1/chat/completions', body('slow', { always: { delay_ms: 1000 } }), signal);
+    expect(result).toMatchObject({ kind: 'error', code: 'upstream_timeout', attempts: 4 });
+    expect(sim.calls('slow')).toBe(4);
+  });
+
+  it('reports upstream_unreachable when nothing listens', async () => {
+    const dead = new UpstreamClient({
+      name: 'dead',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      concurrency: 1,
+      timeoutMs: 500,
+      maxRetries: 1,
+      retryBaseMs: 1,
+      retryMaxMs: 10,
+    });
+    await expect(dead.send('/v1/embeddings', '{}', signal)).resolves.toMatchObject({
+      kind: 'error',
+      code: 'upstream_unreachable',
+      attempts: 2,
+    });
+    await dead.close();
+  });
+
+  it('maps /v1/x onto the base URL', () => {
+    expect(client.urlFor('/v1/chat/completions')).toBe(`${sim.baseUrl}/chat/completions`);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('spaces requests to the per-minute rate after the one-second burst', async () => {
+    const limiter = new RateLimiter(1200); // 20 per second, burst 20
+    const t0 = Date.now();
+    for (let i = 0; i < 40; i++) await limiter.take(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  it('lets a take larger than the bucket through once the bucket is full', async () => {
+    const limiter = new RateLimiter(60000); // 1000 per second
+    await expect(limiter.take(5000)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,69 @@
+import type { RoutingTable } from '../src/config/upstreams';
+import { UpstreamClient } from './upstream-client';
+
+/** Retry settings shared by every upstream. */
+export interface RetrySettings {
+  maxRetries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+const patternOf = (glob: string): RegExp =>
+  new RegExp(
+    `^${glob
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+
+/**
+ * Picks the upstream for a model: an exact route first, then `*` patterns in file order, then the default.
+ * One client (connection pool and limits) per upstream per worker process, shared by every batch.
+ */
+export class UpstreamRouter {
+  private readonly clients = new Map<string, UpstreamClient>();
+  private readonly exact = new Map<string, string>();
+  private readonly patterns: { re: RegExp; upstream: string }[] = [];
+  private readonly fallback?: string;
+
+  constructor(table: RoutingTable, retry: RetrySettings) {
+    for (const u of table.upstreams) {
+      this.clients.set(
+        u.name,
+        new UpstreamClient({
+          name: u.name,
+          baseUrl: u.baseUrl,
+          apiKey: u.apiKey,
+          concurrency: u.maxConcurrency,
+          timeoutMs: u.timeoutMs,
+          requestsPerMinute: u.requestsPerMinute,
+          tokensPerMinute: u.tokensPerMinute,
+          ...retry,
+        }),
+      );
+    }
+    for (const r of table.routes) {
+      if (r.model.includes('*')) this.patterns.push({ re: patternOf(r.model), upstream: r.upstream });
+      else if (!this.exact.has(r.model)) this.exact.set(r.model, r.upstream);
+    }
+    this.fallback = table.default;
+  }
+
+  /** The upstream for `model` (null: the line names none), or undefined when nothing routes it. */
+  forModel(model: string | null): UpstreamClient | undefined {
+    const name =
+      (model !== null && (this.exact.get(model) ?? this.patterns.find((p) => p.re.test(model))?.upstream)) ||
+      this.fallback;
+    return name ? this.clients.get(name) : undefined;
+  }
+
+  /** Every upstream client (metrics, shutdown). */
+  all(): UpstreamClient[] {
+    return [...this.clients.values()];
+  }
+
+  /** Closes every connection pool. */
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((c) => c.close()));
+  }
+}
