@@ -311,6 +311,27 @@ describe('Batches end to end through the official client', () => {
     expect((await client.batches.cancel(created.id)).status).toBe('cancelled');
   });
 
+  it('cancels right after create (during validating): every line ends as batch_cancelled or a result', async () => {
+    sim.latencyMs = 100;
+    const ids = Array.from({ length: 12 }, (_, i) => `early-${i}`);
+    const created = await client.batches.create({
+      input_file_id: await uploadLines(
+        client,
+        ids.map((id) => chatLine(id)),
+      ),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const cancelling = await client.batches.cancel(created.id);
+    expect(['cancelling', 'cancelled']).toContain(cancelling.status);
+    const cancelled = await waitForStatus(client, created.id, ['cancelled', 'completed'], 30000);
+    expect(cancelled.status).toBe('cancelled');
+    const output = await readResults(client, cancelled.output_file_id);
+    const errors = await readResults(client, cancelled.error_file_id);
+    expectExactlyOnce(ids, output, errors);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
   it('answers 409 with x-should-retry: false when cancelling a finished batch', async () => {
     const created = await client.batches.create({
       input_file_id: await uploadLines(client, [chatLine('fin-1')]),

@@ -270,3 +270,35 @@ describe('Temporal connection', () => {
     }
   });
 });
+
+describe('an upload the client aborts mid-stream', () => {
+  it('leaves no row, no blob and no temp file', async () => {
+    const stack = await startStack({}, { worker: false });
+    try {
+      const { request } = await import('node:http');
+      const url = new URL(`${stack.baseURL}/files`);
+      const boundary = 'xxBOUNDARYxx';
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 10_000_000 },
+      });
+      req.on('error', () => undefined); // the abort below is the point
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n`);
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n`);
+      req.write(Buffer.alloc(1_000_000, 'a'));
+      await new Promise((r) => setTimeout(r, 300));
+      req.destroy();
+      const deadline = Date.now() + 5000;
+      while (blobFiles(stack).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(blobFiles(stack)).toEqual([]);
+      expect(await fileRowCount(stack)).toBe(0);
+      // The service keeps serving.
+      expect((await stack.client().files.list()).data).toEqual([]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
