@@ -1,16 +1,10 @@
 import { IllegalStateError } from '@temporalio/common';
-import {
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  Worker,
-  type LogLevel,
-  type WorkerOptions,
-} from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { ActivityDeps } from '../../activities/deps';
 import { UpstreamRouter } from '../../activities/upstream-router';
 import { loadRouting } from '../config/upstreams';
+import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
 
@@ -23,9 +17,6 @@ export interface BatchWorker {
   /** Stops polling, lets running chunks checkpoint, then closes connections. */
   shutdown(): Promise<void>;
 }
-
-/** Where the workflow code comes from: a prebuilt bundle (tests) or the workflows/ source (bundled at start). */
-export type WorkflowSource = Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>;
 
 /** The activity dependencies for this configuration. */
 export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps {
@@ -72,9 +63,6 @@ export function installTemporalRuntime(level: AppConfig['LOG_LEVEL']): void {
     if (!(err instanceof IllegalStateError)) throw err;
   }
 }
-
-/** The default workflow source: the workflows/ entry file next to this build. */
-export const defaultWorkflowSource = (): WorkflowSource => ({ workflowsPath: require.resolve('../../workflows') });
 
 /** Creates and starts a worker on TEMPORAL_TASK_QUEUE; it runs until shutdown(). */
 export async function startBatchWorker(
