@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
+import { upstreamAttempts, upstreamLatency, upstreamRetries } from '../src/metrics/metrics';
 import { RateLimiter } from './rate-limiter';
 
 /** Where requests go and how hard to push. */
@@ -23,6 +24,8 @@ export interface SendOptions {
   key?: string;
   /** Tokens reserved against the tokens-per-minute budget before sending. */
   estimatedTokens?: number;
+  /** The request's model, for metrics labels. */
+  model?: string;
 }
 
 /** The final answer for one request: an HTTP response, or a failure with no response. */
@@ -34,6 +37,12 @@ export type UpstreamResult =
 export class UpstreamAbortedError extends Error {}
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500;
+
+/** The metrics label for a retried status, or undefined when the status is final. */
+function retryReason(status: number): string | undefined {
+  if (!RETRYABLE_STATUS(status)) return undefined;
+  return status >= 500 ? '5xx' : String(status);
+}
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
 export function retryAfterMs(header: string | string[] | undefined): number | undefined {
@@ -84,8 +93,12 @@ export class UpstreamClient {
     const url = this.urlFor(path);
     for (let attempt = 1; ; attempt++) {
       await this.takeRate(signal, opts.estimatedTokens ?? 0);
+      const labels = { upstream: this.opts.name, model: opts.model ?? '' };
+      upstreamAttempts.inc(labels);
       const outcome = await this.attempt(url, body, signal, opts.key);
       const last = attempt > this.opts.maxRetries;
+      const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
+      if (!last && reason) upstreamRetries.inc({ ...labels, reason });
       if (outcome.kind === 'response') {
         if (outcome.status === 429) this.limiter.onThrottled();
         else this.limiter.onSuccess();
@@ -120,6 +133,7 @@ export class UpstreamClient {
       if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
       throw err;
     }
+    const stopTimer = upstreamLatency.startTimer({ upstream: this.opts.name });
     try {
       const res = await request(url, {
         dispatcher: this.agent,
@@ -146,6 +160,7 @@ export class UpstreamClient {
       if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
       return { kind: 'error' as const, ...classifyNetworkError(err) };
     } finally {
+      stopTimer();
       this.limiter.release();
     }
   }

@@ -7,6 +7,7 @@ import { APP_CONFIG, type AppConfig } from './config/config';
 import { BatchesModule } from './batches/batches.module';
 import { FilesModule } from './files/files.module';
 import { HealthController } from './health/health.controller';
+import { MetricsController } from './metrics/metrics.controller';
 import { STORAGE, StorageModule } from './storage/storage.module';
 import type { Storage } from './storage/storage';
 import { TemporalModule } from './temporal/temporal.module';
@@ -32,7 +33,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [configModule, storageModule, TemporalModule, FilesModule, BatchesModule],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: OpenAIErrorFilter },

@@ -4,6 +4,7 @@ import { Connection } from '@temporalio/client';
 import { loadConfig } from './config/config';
 import { runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
+import { serveMetrics } from './metrics/metrics-server';
 import { startBatchWorker } from './worker/batch-worker';
 
 /** `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. */
@@ -15,8 +16,9 @@ async function main(): Promise<void> {
   await connection.close();
   const storage = await openStorage(config);
   const worker = await startBatchWorker(config, storage);
+  const metrics = config.WORKER_METRICS_PORT ? await serveMetrics(config.HOST, config.WORKER_METRICS_PORT) : undefined;
   console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
-  await runUntilSignal([() => worker.shutdown(), () => storage.close()], worker.done);
+  await runUntilSignal([async () => metrics?.close(), () => worker.shutdown(), () => storage.close()], worker.done);
 }
 
 main().catch((err: unknown) => {

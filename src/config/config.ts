@@ -52,6 +52,7 @@ export const configSchema = z.object({
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
   MAX_BATCH_REQUESTS: int(1).default(50000),
   API_KEYS: apiKeys,
+  WORKER_METRICS_PORT: int(1, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

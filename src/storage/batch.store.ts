@@ -138,7 +138,7 @@ export class BatchStore {
     await this.db.deleteFrom('chunk_progress').where('batch_id', '=', batchId).execute();
   }
 
-  /** Counts of the owner's batches by status (for metrics and tests). */
+  /** Counts of batches by status, all owners (metrics). */
   async countByStatus(): Promise<Record<string, number>> {
     const rows = await this.db
       .selectFrom('batches')

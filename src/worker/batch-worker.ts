@@ -2,9 +2,11 @@ import { IllegalStateError } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { ActivityDeps } from '../../activities/deps';
+import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
 import { loadRouting } from '../config/upstreams';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
+import { gaugeFrom } from '../metrics/metrics';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
 
@@ -64,6 +66,17 @@ export function installTemporalRuntime(level: AppConfig['LOG_LEVEL']): void {
   }
 }
 
+/** In-flight, queued and allowed concurrency per upstream, read at scrape time. */
+function registerUpstreamGauges(router: UpstreamRouter): void {
+  const gauge = (name: string, help: string, read: (c: UpstreamClient) => number) =>
+    gaugeFrom(name, help, ['upstream'], (g) => {
+      for (const c of router.all()) g.set({ upstream: c.name }, read(c));
+    });
+  gauge('batch_upstream_in_flight', 'Upstream requests in flight', (c) => c.limiter.inFlight);
+  gauge('batch_upstream_queued', 'Requests waiting for an upstream slot', (c) => c.limiter.queued);
+  gauge('batch_upstream_concurrency_limit', 'Allowed concurrency after AIMD backoff', (c) => c.limiter.limit);
+}
+
 /** Creates and starts a worker on TEMPORAL_TASK_QUEUE; it runs until shutdown(). */
 export async function startBatchWorker(
   config: AppConfig,
@@ -73,6 +86,7 @@ export async function startBatchWorker(
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
   installTemporalRuntime(config.LOG_LEVEL);
   const deps = activityDeps(config, storage);
+  registerUpstreamGauges(deps.router);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,

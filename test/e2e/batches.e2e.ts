@@ -200,6 +200,23 @@ describe('Batches end to end through the official client', () => {
     expect(sim.calls('always-500')).toBe(4);
     expect(sim.calls('dropped')).toBe(2);
     expect(sim.calls('reset')).toBe(2);
+
+    const metrics = await (await fetch(stack.baseURL.replace('/v1', '/metrics'))).text();
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(
+      value('batch_upstream_requests_total{upstream="default",model="gpt-test",result="failed"}'),
+    ).toBeGreaterThanOrEqual(3);
+    expect(
+      value('batch_upstream_retries_total{upstream="default",model="gpt-test",reason="5xx"}'),
+    ).toBeGreaterThanOrEqual(5);
+    expect(
+      value('batch_upstream_retries_total{upstream="default",model="gpt-test",reason="429"}'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(value('batch_batches{status="completed"}')).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^batch_upstream_latency_seconds_count\{upstream="default"\} \d+/m);
+    expect(metrics).toMatch(/^batch_upstream_in_flight\{upstream="default"\} 0$/m);
+    expect(metrics).toMatch(/^batch_tokens_total\{upstream="default",model="gpt-test",kind="output"\} \d+/m);
   });
 
   it('fails a batch with one error per bad line, with 1-based lines, codes and params', async () => {

@@ -1,0 +1,18 @@
+import { createServer, type Server } from 'node:http';
+import { metricsRegistry } from './metrics';
+
+/** A bare `/metrics` endpoint for a worker running without the API (WORKER_METRICS_PORT). */
+export async function serveMetrics(host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metricsRegistry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(text),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return server;
+}

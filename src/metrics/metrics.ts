@@ -1,0 +1,59 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom-client';
+
+// One registry per process: the API's /metrics shows the worker's series too when both run in one process
+// (`npm start`); a worker on its own serves them on WORKER_METRICS_PORT.
+collectDefaultMetrics({ register });
+
+/** Upstream attempts sent (every try, retries included). */
+export const upstreamAttempts = new Counter({
+  name: 'batch_upstream_attempts_total',
+  help: 'HTTP attempts sent upstream, retries included',
+  labelNames: ['upstream', 'model'] as const,
+});
+
+/** Requests with a final answer, by result (succeeded = 2xx, failed = anything else). */
+export const upstreamRequests = new Counter({
+  name: 'batch_upstream_requests_total',
+  help: 'Batch requests with a final answer',
+  labelNames: ['upstream', 'model', 'result'] as const,
+});
+
+/** Retries, by the reason for the retry (429, 5xx, timeout, network). */
+export const upstreamRetries = new Counter({
+  name: 'batch_upstream_retries_total',
+  help: 'Upstream attempts that were retried',
+  labelNames: ['upstream', 'model', 'reason'] as const,
+});
+
+/** Time per upstream attempt. */
+export const upstreamLatency = new Histogram({
+  name: 'batch_upstream_latency_seconds',
+  help: 'Latency of one upstream attempt',
+  labelNames: ['upstream'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+});
+
+/** Tokens reported by upstream usage. */
+export const tokensTotal = new Counter({
+  name: 'batch_tokens_total',
+  help: 'Tokens used, from the usage of successful responses',
+  labelNames: ['upstream', 'model', 'kind'] as const,
+});
+
+/** A gauge whose value is read when scraped. */
+export function gaugeFrom(name: string, help: string, labelNames: string[], read: (g: Gauge) => void | Promise<void>) {
+  const existing = register.getSingleMetric(name);
+  if (existing) register.removeSingleMetric(name);
+  return new Gauge({
+    name,
+    help,
+    labelNames,
+    async collect() {
+      this.reset();
+      await read(this);
+    },
+  });
+}
+
+/** The process registry. */
+export const metricsRegistry = register;
