@@ -1,11 +1,17 @@
 import 'reflect-metadata';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { newRequestId } from './common/ids';
 import type { AppConfig } from './config/config';
 import type { Storage } from './storage/storage';
+
+/** Probes and scrapers are never rate limited. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** JSON bodies past this size are refused before parsing (batch create and cancel bodies are small). */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -27,6 +33,18 @@ export async function createApp(config: AppConfig, storage?: Storage): Promise<N
     void reply.header('x-request-id', req.id);
   });
   await app.register(multipart as never);
+  await app.register(rateLimit as never, {
+    max: config.API_RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    // Per API key (hashed; the key itself is never kept), else per client address.
+    keyGenerator: (req: FastifyRequest) => {
+      const auth = req.headers.authorization;
+      return auth ? createHash('sha256').update(auth).digest('hex') : req.ip;
+    },
+    allowList: (req: FastifyRequest) => OPEN_PATHS.has(req.url.split('?')[0]),
+    errorResponseBuilder: (_req: FastifyRequest, ctx: { after: string }) =>
+      Object.assign(new Error(`Rate limit reached for this API key; retry after ${ctx.after}.`), { statusCode: 429 }),
+  });
   await app.init();
   return app;
 }

@@ -49,6 +49,7 @@ export function toErrorAnswer(err: unknown, method: string, url: string): ErrorA
     const status = err.getStatus();
     if (status === 404) return answer(404, `Invalid URL (${method} ${url.split('?')[0]})`);
     if (status === 405) return answer(405, `Method not allowed (${method} ${url.split('?')[0]})`);
+    if (status === 413) return answer(413, 'Request body is too large.');
     return answer(status, err.message);
   }
   const fe = err as FastifyLikeError;

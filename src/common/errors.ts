@@ -39,6 +39,18 @@ export class AuthenticationError extends ApiError {
   readonly type = 'authentication_error';
 }
 
+/** 429: too many requests for now; `retryAfterSeconds` is sent as Retry-After. */
+export class RateLimitError extends ApiError {
+  readonly status = 429;
+  readonly type = 'rate_limit_error';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** 503: a dependency (storage, Temporal) is down; the SDK may retry. */
 export class ServiceUnavailableError extends ApiError {
   readonly status = 503;

@@ -1,6 +1,7 @@
 import { Catch, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { toErrorAnswer } from './error-envelope';
+import { RateLimitError } from './errors';
 
 /** Answers every error with the OpenAI envelope; final answers carry x-should-retry: false. */
 @Catch()
@@ -14,6 +15,7 @@ export class OpenAIErrorFilter implements ExceptionFilter {
     const answer = toErrorAnswer(err, req.method, req.url);
     if (answer.status >= 500) this.logger.error({ err, reqId: req.id }, 'request failed');
     if (reply.sent) return;
+    if (err instanceof RateLimitError) void reply.header('retry-after', String(err.retryAfterSeconds));
     void reply
       .status(answer.status)
       .header('x-should-retry', answer.retryable ? 'true' : 'false')

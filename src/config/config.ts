@@ -51,6 +51,8 @@ export const configSchema = z.object({
   CHUNK_HEARTBEAT_TIMEOUT_MS: int(1000).default(20000),
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
   MAX_BATCH_REQUESTS: int(1).default(50000),
+  API_RATE_LIMIT_PER_MINUTE: int(1).default(1200),
+  MAX_CONCURRENT_UPLOADS: int(1).default(4),
   API_KEYS: apiKeys,
   WORKER_METRICS_PORT: int(1, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,7 +3,7 @@ import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { InvalidRequestError, NotFoundError } from '../common/errors';
+import { InvalidRequestError, NotFoundError, RateLimitError } from '../common/errors';
 import { newFileId } from '../common/ids';
 import { zodToInvalidRequest } from '../common/zod-validation.pipe';
 import { BlobTooLargeError } from '../storage/blob.store';
@@ -47,6 +47,8 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 /** Upload, list, read and delete files. Uploads stream to the blob store; a failed one leaves nothing. */
 @Injectable()
 export class FilesService {
+  private activeUploads = 0;
+
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -57,6 +59,18 @@ export class FilesService {
     if (!req.isMultipart()) {
       throw new InvalidRequestError('Uploads must be sent as multipart/form-data with a `file` and a `purpose` field.');
     }
+    if (this.activeUploads >= this.config.MAX_CONCURRENT_UPLOADS) {
+      throw new RateLimitError('Too many uploads in progress; retry shortly.', 1);
+    }
+    this.activeUploads++;
+    try {
+      return await this.receive(owner, req);
+    } finally {
+      this.activeUploads--;
+    }
+  }
+
+  private async receive(owner: string, req: FastifyRequest): Promise<FileObject> {
     const id = newFileId();
     const blobKey = `files/${id}`;
     try {
