@@ -31,6 +31,7 @@ export async function startStack(env: Record<string, string> = {}, opts: { worke
     TEMPORAL_ADDRESS: process.env.TEMPORAL_TEST_ADDRESS,
     TEMPORAL_TASK_QUEUE: `test-${Math.random().toString(36).slice(2)}`,
     LOG_LEVEL: 'silent',
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
     ...env,
   });
   const storage = await openStorage(config);
