@@ -15,11 +15,22 @@ export const BATCH_ENDPOINTS = [
 
 const metadataSchema = z
   .record(
-    z.string().max(64, 'metadata keys must be at most 64 characters'),
+    z.string(),
     z.string({ error: 'metadata values must be strings' }).max(512, 'metadata values must be at most 512 characters'),
     { error: 'metadata must be an object of string values' },
   )
-  .refine((m) => Object.keys(m).length <= 16, 'metadata may have at most 16 keys');
+  .superRefine((metadata, ctx) => {
+    const keys = Object.keys(metadata);
+    if (keys.length > 16)
+      ctx.addIssue({ code: 'custom', message: `metadata may have at most 16 keys (got ${keys.length})` });
+    for (const key of keys.filter((k) => k.length > 64)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `metadata keys must be at most 64 characters (got ${key.length})`,
+      });
+    }
+  });
 
 /** `POST /v1/batches` body. */
 export const createBatchSchema = z.strictObject(
