@@ -10,6 +10,11 @@ const root = join(__dirname, '..');
 
 /** One real Temporal dev server for the whole run; test files reach it through TEMPORAL_TEST_ADDRESS. */
 export default async function globalSetup(): Promise<void> {
+  // Tests that run the real entry points as child processes (npm start, a killable worker) use dist/, and every
+  // in-process test worker loads the workflow bundle the build made instead of re-bundling.
+  // Built before the dev server starts, so a failed build leaves no server behind.
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = join(root, 'dist', 'workflow-bundle.js');
   const dir = mkdtempSync(join(tmpdir(), 'batch-temporal-'));
   const server = await TemporalDevServer.start({
     cliPath: ensureTemporalCli(),
@@ -21,8 +26,4 @@ export default async function globalSetup(): Promise<void> {
   });
   process.env.TEMPORAL_TEST_ADDRESS = server.address;
   (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer = server;
-  // Tests that run the real entry points as child processes (npm start, a killable worker) use dist/, and every
-  // in-process test worker loads the workflow bundle the build made instead of re-bundling.
-  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
-  process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = join(root, 'dist', 'workflow-bundle.js');
 }
