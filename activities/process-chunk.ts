@@ -61,10 +61,9 @@ async function sendAll(
   const signal = ctx.cancellationSignal;
   // Every in-flight request, limiter wait and backoff listens on this one signal.
   setMaxListeners(0, signal);
-  const inFlight = new Set<Promise<void>>();
   // Each chunk keeps at most its upstream's concurrency waiting on the shared limiter, which serves batches
   // round-robin, instead of one chunk queueing all of its lines at once.
-  const ahead = Math.max(...deps.router.all().map((u) => u.limiter.max));
+  const slots = new TaskSlots(Math.max(...deps.router.all().map((u) => u.limiter.max)));
   let ordinal = -1;
   const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
   for await (const line of lines) {
@@ -74,11 +73,46 @@ async function sendAll(
     if (done.has(ordinal)) continue;
     if (signal.aborted) break;
     const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-    const task = sendOne(deps, batchId, request, ordinal, signal, writer).finally(() => inFlight.delete(task));
-    inFlight.add(task);
-    if (inFlight.size >= ahead) await Promise.race(inFlight);
+    await slots.run(() => sendOne(deps, batchId, request, ordinal, signal, writer));
   }
-  await Promise.all(inFlight);
+  await slots.drain();
+}
+
+/**
+ * Runs at most `size` tasks at once. `run` waits for a free slot (not for the task); `drain` waits for all and
+ * rethrows the first failure. A wake-up per finished task keeps this O(1) per task, unlike racing all of them.
+ */
+class TaskSlots {
+  private active = 0;
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+
+  constructor(private readonly size: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.active >= this.size) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure) throw this.failure;
+    this.active++;
+    task().then(
+      () => this.finish(),
+      (err: unknown) => {
+        this.failure ??= err;
+        this.finish();
+      },
+    );
+  }
+
+  private finish(): void {
+    this.active--;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async drain(): Promise<void> {
+    while (this.active > 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure) throw this.failure;
+  }
 }
 
 /** A rough token estimate reserved against tokens-per-minute before sending (settled with real usage after). */
