@@ -1,5 +1,4 @@
 import { Context } from '@temporalio/activity';
-import { setMaxListeners } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
 import { ChunkWriter, loadChunkIndex, loadChunkState } from './chunk-state';
@@ -59,8 +58,10 @@ async function sendAll(
   writer: ChunkWriter,
 ): Promise<void> {
   const signal = ctx.cancellationSignal;
-  // Every in-flight request, limiter wait and backoff listens on this one signal.
-  setMaxListeners(0, signal);
+  // One listener on the activity's signal fans out to the in-flight requests' own controllers; adding a listener
+  // per request to one shared signal costs O(listeners) each.
+  const controllers = new Set<AbortController>();
+  signal.addEventListener('abort', () => controllers.forEach((c) => c.abort()), { once: true });
   // Each chunk keeps at most its upstream's concurrency waiting on the shared limiter, which serves batches
   // round-robin, instead of one chunk queueing all of its lines at once.
   const slots = new TaskSlots(Math.max(...deps.router.all().map((u) => u.limiter.max)));
@@ -73,7 +74,15 @@ async function sendAll(
     if (done.has(ordinal)) continue;
     if (signal.aborted) break;
     const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-    await slots.run(() => sendOne(deps, batchId, request, ordinal, signal, writer));
+    await slots.run(async () => {
+      const controller = new AbortController();
+      controllers.add(controller);
+      try {
+        await sendOne(deps, batchId, request, ordinal, controller.signal, writer);
+      } finally {
+        controllers.delete(controller);
+      }
+    });
   }
   await slots.drain();
 }
@@ -141,7 +150,7 @@ async function sendOne(
       estimatedTokens,
       model: model ?? '',
     });
-    const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId());
+    const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
     upstream.settleTokens(estimatedTokens, line.usage?.total_tokens ?? 0);
     const labels = { upstream: upstream.name, model: model ?? '' };
     upstreamRequests.inc({ ...labels, result: line.ok ? 'succeeded' : 'failed' });

@@ -50,7 +50,7 @@ export function resultLine(
   id: string,
   customId: string,
   result: UpstreamResult,
-  fallbackRequestId: string,
+  fallbackRequestId: () => string,
 ): ResultLine {
   if (result.kind === 'error') return { text: errorLine(id, customId, result.code, result.message), ok: false };
   const ok = result.status >= 200 && result.status < 300;
@@ -64,7 +64,7 @@ export function resultLine(
     JSON.stringify({
       error: { message: result.body.toString('utf8').slice(0, 2000), type: 'upstream_error', param: null, code: null },
     });
-  const requestId = JSON.stringify(result.requestId ?? fallbackRequestId);
+  const requestId = JSON.stringify(result.requestId ?? fallbackRequestId());
   const text = `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${requestId},"body":${json}},"error":null}\n`;
   return { text, ok, usage: ok ? usageOf(body!.parsed) : undefined };
 }

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ensureSearchAttributes } from './temporal/search-attributes';
-import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from './config/config';
 import { runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
@@ -11,7 +11,8 @@ import { startBatchWorker } from './worker/batch-worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required for start:worker (e.g. 127.0.0.1:7233)');
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  // The worker's native connection, so a worker process never loads the gRPC-js client.
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
   await connection.close();
   const storage = await openStorage(config);

@@ -9,8 +9,14 @@ function randomSuffix(): string {
 export const newFileId = (): string => `file-${randomSuffix()}`;
 /** A new batch id. */
 export const newBatchId = (): string => `batch_${randomSuffix()}`;
-/** A new output line id. */
-export const newBatchRequestId = (): string => `batch_req_${randomSuffix()}`;
+// Output line ids are made on the hot path (one per request): a random per-process prefix plus a counter is
+// unique without a random draw per id.
+const linePrefix = randomBytes(9).toString('base64url');
+let lineCounter = 0;
+
+/** A new output line id: `batch_req_` + 24 url-safe characters, unique across processes. */
+export const newBatchRequestId = (): string =>
+  `batch_req_${linePrefix}${(lineCounter++).toString(36).padStart(12, '0')}`;
 /** A new API request id for the x-request-id header. */
 export const newRequestId = (): string => `req_${randomBytes(16).toString('hex')}`;
 

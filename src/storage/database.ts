@@ -40,14 +40,43 @@ export async function openDatabase(config: Pick<AppConfig, 'DATA_DIR' | 'DATABAS
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('synchronous = NORMAL');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const db: Db = { kysely, dialect: 'sqlite' };
   await migrate(db);
   return db;
 }
 
+/** Distinct SQL texts kept prepared; queries bind parameters, so the set of texts is small. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares every query anew; preparing is a large part of a simple read's cost. Prepared statements are
+ * reusable, so they are kept per SQL text.
+ */
+function withStatementCache(sqlite: Sqlite.Database): Sqlite.Database {
+  const cache = new Map<string, Sqlite.Statement>();
+  const prepare = (source: string): Sqlite.Statement => {
+    let statement = cache.get(source);
+    if (!statement) {
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+      statement = sqlite.prepare(source);
+      cache.set(source, statement);
+    }
+    return statement;
+  };
+  return new Proxy(sqlite, {
+    get: (target, prop, receiver) => (prop === 'prepare' ? prepare : Reflect.get(target, prop, receiver)),
+  });
+}
+
 async function migrate(db: Db): Promise<void> {
   const migrator = new Migrator({ db: db.kysely, provider: migrations(db.dialect) });
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  // SQLite has no migration lock: an API and a worker starting together on a fresh file can both try the same
+  // migration. The loser fails on an existing table; on a second look every migration is applied.
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await migrator.migrateToLatest();
+    if (!error) return;
+    if (attempt >= 5) throw error instanceof Error ? error : new Error(String(error));
+    await new Promise((r) => setTimeout(r, 100 * attempt));
+  }
 }

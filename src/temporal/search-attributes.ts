@@ -1,11 +1,15 @@
 import type { Connection } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 
 /** Custom search attributes set on every batch workflow, so the Web UI can filter batches. */
 export const BATCH_SEARCH_ATTRIBUTES = ['BatchStatus', 'BatchEndpoint', 'BatchModel', 'BatchOwner'] as const;
 
 /** Registers any missing batch search attributes (all Keyword) through the operator API. */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(
+  connection: Pick<Connection | NativeConnection, 'operatorService'>,
+  namespace: string,
+): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const present = new Set(Object.keys(existing.customAttributes ?? {}));
   const missing = BATCH_SEARCH_ATTRIBUTES.filter((name) => !present.has(name));

@@ -1,0 +1,47 @@
+import { Pool } from 'undici';
+
+/** How a fixed list of requests went. */
+export interface LoadResult {
+  ms: number;
+  ok: number;
+  errors: number;
+}
+
+/**
+ * Sends every body as `POST {base}/chat/completions` with `concurrency` requests in flight over a keep-alive pool,
+ * reading each response fully; stops early (counting the rest as errors) after `timeoutMs`.
+ */
+export async function sendDirect(baseUrl: string, bodies: string[], concurrency: number, timeoutMs: number) {
+  const url = new URL(`${baseUrl}/chat/completions`);
+  const pool = new Pool(url.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const deadline = Date.now() + timeoutMs;
+  const result: LoadResult = { ms: 0, ok: 0, errors: 0 };
+  let next = 0;
+  const loop = async () => {
+    while (next < bodies.length && Date.now() < deadline) {
+      const body = bodies[next++];
+      try {
+        const res = await pool.request({
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+          body,
+        });
+        await res.body.arrayBuffer();
+        if (res.statusCode === 200) result.ok++;
+        else result.errors++;
+      } catch {
+        result.errors++;
+      }
+    }
+  };
+  const t0 = performance.now();
+  try {
+    await Promise.all(Array.from({ length: concurrency }, loop));
+  } finally {
+    result.ms = performance.now() - t0;
+    await pool.close();
+  }
+  result.errors += bodies.length - next;
+  return result;
+}
