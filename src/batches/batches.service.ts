@@ -1,3 +1,4 @@
+import { listPage } from '../common/list-page';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
@@ -138,13 +139,7 @@ export class BatchesService {
   async list(owner: string, query: ListBatchesQuery) {
     const { rows, hasMore } = await this.storage.batches.list(owner, query.limit, query.after);
     const data = await Promise.all(rows.map((r) => this.present(r)));
-    return {
-      object: 'list' as const,
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: hasMore,
-    };
+    return listPage(data, hasMore);
   }
 
   /** Moves a validating or in-progress batch to cancelling and signals its workflow. */

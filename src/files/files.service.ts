@@ -1,3 +1,4 @@
+import { listPage } from '../common/list-page';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
@@ -152,13 +153,7 @@ export class FilesService {
   async list(owner: string, query: ListFilesQuery) {
     const { rows, hasMore } = await this.storage.files.list(owner, query);
     const data = rows.map(toFileObject);
-    return {
-      object: 'list' as const,
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: hasMore,
-    };
+    return listPage(data, hasMore);
   }
 
   /** The owner's file row, or a 404. */
