@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
@@ -24,6 +27,27 @@ describe('loadConfig', () => {
         ['k2', 'team-b'],
       ]),
     );
+  });
+
+  it('refuses a non-loopback HOST without keys unless told otherwise explicitly', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/HOST: 0\.0\.0\.0 is not loopback/);
+    expect(loadConfig({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true' }).HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0', API_KEYS: 'k:o' }).HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '127.0.0.2' }).HOST).toBe('127.0.0.2');
+  });
+
+  it('reads API_KEYS_FILE and merges it with API_KEYS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-'));
+    const file = join(dir, 'keys');
+    writeFileSync(file, '# team keys\nsk-a:team-a\n\nsk-b : team-b\n');
+    expect([...loadConfig({ API_KEYS_FILE: file, API_KEYS: 'sk-c:team-c' }).API_KEYS!]).toEqual([
+      ['sk-a', 'team-a'],
+      ['sk-b', 'team-b'],
+      ['sk-c', 'team-c'],
+    ]);
+    writeFileSync(file, 'no-owner\n');
+    expect(() => loadConfig({ API_KEYS_FILE: file })).toThrow(/API_KEYS_FILE: line 1/);
+    expect(() => loadConfig({ API_KEYS_FILE: join(dir, 'missing') })).toThrow(/API_KEYS_FILE/);
   });
 
   it.each([

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -54,6 +55,10 @@ export const configSchema = z.object({
   API_RATE_LIMIT_PER_MINUTE: int(1).default(1200),
   MAX_CONCURRENT_UPLOADS: int(1).default(4),
   API_KEYS: apiKeys,
+  /** A file of `key:owner` lines (# comments and blank lines allowed), merged with API_KEYS. */
+  API_KEYS_FILE: z.string().min(1).optional(),
+  /** Without keys the API binds only to loopback unless this says otherwise explicitly. */
+  ALLOW_UNAUTHENTICATED: z.enum(['true', 'false']).default('false'),
   WORKER_METRICS_PORT: int(1, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -71,7 +76,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  if (config.API_KEYS_FILE)
+    config.API_KEYS = new Map([...readKeysFile(config.API_KEYS_FILE), ...(config.API_KEYS ?? [])]);
+  if (!config.API_KEYS && !LOOPBACK.test(config.HOST) && config.ALLOW_UNAUTHENTICATED !== 'true') {
+    throw new ConfigError(
+      `Invalid configuration:\n  HOST: ${config.HOST} is not loopback and no API_KEYS are set, which would open the API ` +
+        'to the network without authentication. Set API_KEYS or API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true.',
+    );
+  }
+  return config;
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1|\[::1\])$/;
+
+function readKeysFile(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  API_KEYS_FILE: ${(err as Error).message}`);
+  }
+  const keys = new Map<string, string>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const at = line.lastIndexOf(':');
+    if (at <= 0 || at === line.length - 1) {
+      throw new ConfigError(`Invalid configuration:\n  API_KEYS_FILE: line ${i + 1} is not key:owner`);
+    }
+    keys.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
+  });
+  return keys;
 }
 
 /** Nest injection token for the parsed AppConfig. */
