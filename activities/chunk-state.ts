@@ -11,6 +11,8 @@ export interface ChunkState {
   completed: number;
   failed: number;
   usage: Usage;
+  /** The activity attempt that owns the part files; an older attempt still running must stop writing. */
+  attempt?: number;
 }
 
 /** The state of a chunk that has not started. */

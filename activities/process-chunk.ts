@@ -21,21 +21,33 @@ export function makeProcessChunk(deps: ActivityDeps) {
     }
     const keys = batchKeys(batchId);
     const state = await loadChunkState(deps.blobs, batchId, chunk);
+    // Claim the chunk before touching its part files: an earlier attempt that Temporal gave up on (heartbeat
+    // timeout) may still be running, and it checks this claim before each commit and stops.
+    const attempt = ctx.info.attempt;
+    state.attempt = attempt;
+    await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(state));
     // Resume: trim each part file to its last checkpointed length, dropping any partial tail.
     const outFile = await deps.blobs.openAppend(keys.out(chunk), state.outBytes);
     const errFile = await deps.blobs.openAppend(keys.err(chunk), state.errBytes);
+    const stop = new AbortController();
+    ctx.cancellationSignal.addEventListener('abort', () => stop.abort(), { once: true });
     const writer = new ChunkWriter(state, outFile, errFile, async (s) => {
+      const current = await loadChunkState(deps.blobs, batchId, chunk);
+      if ((current.attempt ?? 0) > attempt) {
+        stop.abort();
+        throw ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt ${attempt} superseded` });
+      }
       await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(s));
       await deps.batches.saveChunkProgress(batchId, chunk, s);
     });
+    // Heartbeat on every tick, whether or not the checkpoint succeeds: a store that is briefly locked must not
+    // make Temporal think the worker died and start a second attempt of this chunk.
     const ticker = setInterval(() => {
-      writer.checkpoint().then(
-        () => ctx.heartbeat({ done: writer.committed.done.length }),
-        () => undefined, // a failed checkpoint is retried at the next tick and surfaces at the final one
-      );
+      ctx.heartbeat({ done: writer.committed.done.length });
+      writer.checkpoint().catch(() => undefined); // retried at the next tick; the final one surfaces it
     }, deps.settings.checkpointIntervalMs);
     try {
-      await sendAll(deps, batchId, ctx, index.inputBlobKey, spec, new Set(state.done), writer);
+      await sendAll(deps, batchId, stop.signal, index.inputBlobKey, spec, new Set(state.done), writer);
       await writer.checkpoint();
     } finally {
       clearInterval(ticker);
@@ -51,13 +63,12 @@ export function makeProcessChunk(deps: ActivityDeps) {
 async function sendAll(
   deps: ActivityDeps,
   batchId: string,
-  ctx: Context,
+  signal: AbortSignal,
   inputKey: string,
   spec: ChunkSpec,
   done: Set<number>,
   writer: ChunkWriter,
 ): Promise<void> {
-  const signal = ctx.cancellationSignal;
   // One listener on the activity's signal fans out to the in-flight requests' own controllers; adding a listener
   // per request to one shared signal costs O(listeners) each.
   const controllers = new Set<AbortController>();

@@ -1,4 +1,4 @@
-import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { createCountedChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process';
@@ -34,15 +34,7 @@ describe('a worker killed with SIGKILL mid-batch', () => {
 
   it('resumes from checkpoints twice: every custom_id exactly once, re-sends bounded', async () => {
     const client = stack.client();
-    const ids = Array.from({ length: 900 }, (_, i) => `k-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id, { x_sim: { key: id } })),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createCountedChatBatch(client, 'k', 900);
     worker = await spawnWorker(stack.config);
     for (const threshold of [150, 450]) {
       await waitForStatus(client, created.id, ['in_progress'], 30000, undefined);
@@ -71,15 +63,7 @@ describe('a worker killed with SIGKILL mid-batch', () => {
   it('stops gracefully on SIGTERM mid-batch and a new worker finishes it: nothing lost or repeated', async () => {
     const client = stack.client();
     sim.reset();
-    const ids = Array.from({ length: 2400 }, (_, i) => `t-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id, { x_sim: { key: id } })),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createCountedChatBatch(client, 't', 2400);
     await worker?.kill('SIGKILL');
     worker = await spawnWorker(stack.config);
     await waitUntil(async () => (await client.batches.retrieve(created.id)).request_counts!.completed >= 100);

@@ -1,6 +1,6 @@
 import Sqlite from 'better-sqlite3';
 import { sqlitePath } from '../../src/storage/database';
-import { chatLine, readResults, uploadLines } from '../support/batch-helpers';
+import { createCountedChatBatch, readResults } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -24,15 +24,7 @@ describe('the metadata store locked by another process mid-batch', () => {
 
   it('rides out a write lock held longer than the busy timeout: the batch completes exactly once', async () => {
     const client = stack.client();
-    const ids = Array.from({ length: 400 }, (_, i) => `l-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id, { x_sim: { key: id } })),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createCountedChatBatch(client, 'l', 400);
     const status = async () => client.batches.retrieve(created.id).catch(() => undefined);
     while (((await status())?.request_counts?.completed ?? 0) < 50) await new Promise((r) => setTimeout(r, 50));
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TemporalDevServer } from '../../src/temporal/dev-server';
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
-import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { createCountedChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
@@ -48,15 +48,7 @@ describe('the Temporal server killed and restarted on its database mid-batch', (
 
   it('completes with every custom_id exactly once', async () => {
     const client = stack.client();
-    const ids = Array.from({ length: 500 }, (_, i) => `s-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id, { x_sim: { key: id } })),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createCountedChatBatch(client, 's', 500);
     const deadline = Date.now() + 60000;
     while ((await client.batches.retrieve(created.id)).request_counts!.completed < 100) {
       if (Date.now() > deadline) throw new Error('no progress');

@@ -52,3 +52,17 @@ export async function readResults(client: OpenAI, fileId: string | null | undefi
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as ResultLine);
 }
+
+/** Creates a chat batch of `count` lines `${prefix}-${i}`, each counted at the simulator under its custom_id. */
+export async function createCountedChatBatch(client: OpenAI, prefix: string, count: number) {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  const batch = await client.batches.create({
+    input_file_id: await uploadLines(
+      client,
+      ids.map((id) => chatLine(id, { x_sim: { key: id } })),
+    ),
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  return { ids, batch };
+}
