@@ -1,3 +1,4 @@
+import { newValidatingBatch } from '../../src/storage/batch.store';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,35 +32,17 @@ async function seed(storage: Storage, input: InputFile): Promise<void> {
     expires_at: null,
     blob_key: blobKey,
   });
-  await storage.batches.insert({
-    id: BATCH_ID,
-    owner: 'default',
-    endpoint: '/v1/chat/completions',
-    model: null,
-    input_file_id: FILE_ID,
-    completion_window: '24h',
-    status: 'validating',
-    output_file_id: null,
-    error_file_id: null,
-    errors: null,
-    created_at: now,
-    in_progress_at: null,
-    expires_at: now + 86400,
-    finalizing_at: null,
-    completed_at: null,
-    failed_at: null,
-    expired_at: null,
-    cancelling_at: null,
-    cancelled_at: null,
-    total: 0,
-    completed: 0,
-    failed: 0,
-    usage: null,
-    metadata: null,
-    output_expires_seconds: null,
-    idempotency_key: null,
-    request_hash: null,
-  });
+  await storage.batches.insert(
+    newValidatingBatch({
+      id: BATCH_ID,
+      owner: 'default',
+      endpoint: '/v1/chat/completions',
+      input_file_id: FILE_ID,
+      completion_window: '24h',
+      created_at: now,
+      expires_at: now + 86400,
+    }),
+  );
 }
 
 /** The worker's own activity deps over this storage, as the brief's settings; validation never calls upstream. */

@@ -7,7 +7,7 @@ import type { batchWorkflow } from '../../workflows';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
 import { newBatchId } from '../common/ids';
-import type { BatchRow, NewBatch } from '../storage/batch.store';
+import { newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
@@ -43,35 +43,19 @@ export class BatchesService {
       );
     }
     const createdAt = nowSeconds();
-    const row: NewBatch = {
+    const row = newValidatingBatch({
       id: newBatchId(),
       owner,
       endpoint: body.endpoint,
-      model: null,
       input_file_id: file.id,
       completion_window: body.completion_window,
-      status: 'validating',
-      output_file_id: null,
-      error_file_id: null,
-      errors: null,
       created_at: createdAt,
-      in_progress_at: null,
       expires_at: createdAt + this.config.COMPLETION_WINDOW_SECONDS,
-      finalizing_at: null,
-      completed_at: null,
-      failed_at: null,
-      expired_at: null,
-      cancelling_at: null,
-      cancelled_at: null,
-      total: 0,
-      completed: 0,
-      failed: 0,
-      usage: null,
       metadata: body.metadata ? JSON.stringify(body.metadata) : null,
       output_expires_seconds: body.output_expires_after?.seconds ?? null,
       idempotency_key: idempotencyKey ?? null,
       request_hash: idempotencyKey ? requestHash : null,
-    };
+    });
     try {
       await this.storage.batches.insert(row);
     } catch (err) {

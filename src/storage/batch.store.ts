@@ -12,6 +12,40 @@ export type NewBatch = Omit<BatchRow, 'seq'>;
 /** Columns a transition may set besides the status. */
 export type BatchPatch = Omit<Updateable<BatchTable>, 'seq' | 'id' | 'owner' | 'status'>;
 
+/** What a new batch is created with; everything else starts empty. */
+export type NewBatchFields = Pick<
+  NewBatch,
+  'id' | 'owner' | 'endpoint' | 'input_file_id' | 'completion_window' | 'created_at' | 'expires_at'
+> &
+  Partial<Pick<NewBatch, 'metadata' | 'output_expires_seconds' | 'idempotency_key' | 'request_hash'>>;
+
+/** A batch row in `validating`, with every timestamp, count and file id still unset. */
+export function newValidatingBatch(fields: NewBatchFields): NewBatch {
+  return {
+    model: null,
+    status: 'validating',
+    output_file_id: null,
+    error_file_id: null,
+    errors: null,
+    in_progress_at: null,
+    finalizing_at: null,
+    completed_at: null,
+    failed_at: null,
+    expired_at: null,
+    cancelling_at: null,
+    cancelled_at: null,
+    total: 0,
+    completed: 0,
+    failed: 0,
+    usage: null,
+    metadata: null,
+    output_expires_seconds: null,
+    idempotency_key: null,
+    request_hash: null,
+    ...fields,
+  };
+}
+
 /** Token usage as the Batch object reports it. */
 export interface Usage {
   input_tokens: number;

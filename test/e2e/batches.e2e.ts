@@ -1,5 +1,12 @@
 import OpenAI from 'openai';
-import { chatLine, readResults, uploadLines, waitForStatus, type ResultLine } from '../support/batch-helpers';
+import {
+  chatLine,
+  createChatBatch,
+  readResults,
+  uploadLines,
+  waitForStatus,
+  type ResultLine,
+} from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -293,15 +300,7 @@ describe('Batches end to end through the official client', () => {
 
   it('cancels mid-run: counts move while running, finished results stay, the rest get batch_cancelled', async () => {
     sim.latencyMs = 250;
-    const ids = Array.from({ length: 30 }, (_, i) => `c-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id)),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createChatBatch(client, 'c', 30);
     const running = await waitForStatus(client, created.id, ['in_progress']);
     expect(running.in_progress_at).toEqual(expect.any(Number));
     expect(running.request_counts!.total).toBe(30);
@@ -330,15 +329,7 @@ describe('Batches end to end through the official client', () => {
 
   it('cancels right after create (during validating): every line ends as batch_cancelled or a result', async () => {
     sim.latencyMs = 100;
-    const ids = Array.from({ length: 12 }, (_, i) => `early-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id)),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createChatBatch(client, 'early', 12);
     const cancelling = await client.batches.cancel(created.id);
     expect(['cancelling', 'cancelled']).toContain(cancelling.status);
     const cancelled = await waitForStatus(client, created.id, ['cancelled', 'completed'], 30000);

@@ -1,4 +1,4 @@
-import { createCountedChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
+import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process';
@@ -34,7 +34,7 @@ describe('a worker killed with SIGKILL mid-batch', () => {
 
   it('resumes from checkpoints twice: every custom_id exactly once, re-sends bounded', async () => {
     const client = stack.client();
-    const { ids, batch: created } = await createCountedChatBatch(client, 'k', 900);
+    const { ids, batch: created } = await createChatBatch(client, 'k', 900, { counted: true });
     worker = await spawnWorker(stack.config);
     for (const threshold of [150, 450]) {
       await waitForStatus(client, created.id, ['in_progress'], 30000, undefined);
@@ -63,7 +63,7 @@ describe('a worker killed with SIGKILL mid-batch', () => {
   it('stops gracefully on SIGTERM mid-batch and a new worker finishes it: nothing lost or repeated', async () => {
     const client = stack.client();
     sim.reset();
-    const { ids, batch: created } = await createCountedChatBatch(client, 't', 2400);
+    const { ids, batch: created } = await createChatBatch(client, 't', 2400, { counted: true });
     await worker?.kill('SIGKILL');
     worker = await spawnWorker(stack.config);
     await waitUntil(async () => (await client.batches.retrieve(created.id)).request_counts!.completed >= 100);

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -24,15 +24,7 @@ describe('expiry with a short completion window', () => {
 
   it('keeps finished results, writes batch_expired for the rest, and ends expired', async () => {
     const client = stack.client();
-    const ids = Array.from({ length: 30 }, (_, i) => `x-${i}`);
-    const created = await client.batches.create({
-      input_file_id: await uploadLines(
-        client,
-        ids.map((id) => chatLine(id)),
-      ),
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const { ids, batch: created } = await createChatBatch(client, 'x', 30);
     expect(created.expires_at).toBe(created.created_at + 3);
     const expired = await waitForStatus(client, created.id, ['expired', 'completed'], 30000);
     expect(expired.status).toBe('expired');

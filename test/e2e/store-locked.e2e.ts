@@ -1,6 +1,6 @@
 import Sqlite from 'better-sqlite3';
 import { sqlitePath } from '../../src/storage/database';
-import { createCountedChatBatch, readResults } from '../support/batch-helpers';
+import { createChatBatch, readResults } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -24,7 +24,7 @@ describe('the metadata store locked by another process mid-batch', () => {
 
   it('rides out a write lock held longer than the busy timeout: the batch completes exactly once', async () => {
     const client = stack.client();
-    const { ids, batch: created } = await createCountedChatBatch(client, 'l', 400);
+    const { ids, batch: created } = await createChatBatch(client, 'l', 400, { counted: true });
     const status = async () => client.batches.retrieve(created.id).catch(() => undefined);
     while (((await status())?.request_counts?.completed ?? 0) < 50) await new Promise((r) => setTimeout(r, 50));
 

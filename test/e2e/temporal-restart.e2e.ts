@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TemporalDevServer } from '../../src/temporal/dev-server';
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
-import { createCountedChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
+import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
@@ -48,7 +48,7 @@ describe('the Temporal server killed and restarted on its database mid-batch', (
 
   it('completes with every custom_id exactly once', async () => {
     const client = stack.client();
-    const { ids, batch: created } = await createCountedChatBatch(client, 's', 500);
+    const { ids, batch: created } = await createChatBatch(client, 's', 500, { counted: true });
     const deadline = Date.now() + 60000;
     while ((await client.batches.retrieve(created.id)).request_counts!.completed < 100) {
       if (Date.now() > deadline) throw new Error('no progress');

@@ -53,13 +53,13 @@ export async function readResults(client: OpenAI, fileId: string | null | undefi
     .map((l) => JSON.parse(l) as ResultLine);
 }
 
-/** Creates a chat batch of `count` lines `${prefix}-${i}`, each counted at the simulator under its custom_id. */
-export async function createCountedChatBatch(client: OpenAI, prefix: string, count: number) {
+/** Creates a chat batch of `count` lines `${prefix}-${i}`; `counted` keys each at the simulator by its custom_id. */
+export async function createChatBatch(client: OpenAI, prefix: string, count: number, { counted = false } = {}) {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const batch = await client.batches.create({
     input_file_id: await uploadLines(
       client,
-      ids.map((id) => chatLine(id, { x_sim: { key: id } })),
+      ids.map((id) => (counted ? chatLine(id, { x_sim: { key: id } }) : chatLine(id))),
     ),
     endpoint: '/v1/chat/completions',
     completion_window: '24h',
