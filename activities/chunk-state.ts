@@ -1,5 +1,5 @@
 import { addUsage, emptyUsage, type Usage } from '../src/storage/batch.store';
-import type { BlobAppender, FsBlobStore } from '../src/storage/blob.store';
+import type { BlobAppender, BlobStore } from '../src/storage/blob.store';
 import { batchKeys, type ChunkIndex } from './deps';
 import type { ResultLine } from './result-line';
 
@@ -26,13 +26,13 @@ export const emptyChunkState = (): ChunkState => ({
 });
 
 /** Reads a chunk's last checkpoint (or the empty state). */
-export async function loadChunkState(blobs: FsBlobStore, batchId: string, chunk: number): Promise<ChunkState> {
+export async function loadChunkState(blobs: BlobStore, batchId: string, chunk: number): Promise<ChunkState> {
   const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk));
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
 }
 
 /** Reads the chunk index validation wrote. */
-export async function loadChunkIndex(blobs: FsBlobStore, batchId: string): Promise<ChunkIndex | undefined> {
+export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {
   const raw = await blobs.readBuffer(batchKeys(batchId).index);
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
 }

@@ -1,5 +1,5 @@
 import type { BatchStore } from '../src/storage/batch.store';
-import type { FsBlobStore } from '../src/storage/blob.store';
+import type { BlobStore } from '../src/storage/blob.store';
 import type { FileStore } from '../src/storage/file.store';
 import type { UpstreamRouter } from './upstream-router';
 
@@ -18,7 +18,7 @@ export interface ActivitySettings {
 export interface ActivityDeps {
   files: FileStore;
   batches: BatchStore;
-  blobs: FsBlobStore;
+  blobs: BlobStore;
   router: UpstreamRouter;
   settings: ActivitySettings;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { TemporalDevServer } from '../src/temporal/dev-server';
 import { ensureTemporalCli } from '../src/temporal/temporal-cli';
 import { freePort } from './support/free-port';
+import { startTestBlobServer } from './support/test-blobs';
 
 const root = join(__dirname, '..');
 
@@ -25,5 +26,7 @@ export default async function globalSetup(): Promise<void> {
     headless: true,
   });
   process.env.TEMPORAL_TEST_ADDRESS = server.address;
-  (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer = server;
+  const g = globalThis as { __temporalDevServer?: TemporalDevServer; __stopBlobServer?: () => Promise<void> };
+  g.__temporalDevServer = server;
+  g.__stopBlobServer = await startTestBlobServer();
 }

@@ -1,6 +1,8 @@
 import type { TemporalDevServer } from '../src/temporal/dev-server';
 
-/** Stops the shared dev server. */
+/** Stops the shared dev server and any blob server. */
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { __temporalDevServer?: TemporalDevServer }).__temporalDevServer?.stop();
+  const g = globalThis as { __temporalDevServer?: TemporalDevServer; __stopBlobServer?: () => Promise<void> };
+  await g.__temporalDevServer?.stop();
+  await g.__stopBlobServer?.();
 }

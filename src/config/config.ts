@@ -31,6 +31,20 @@ export const configSchema = z.object({
     .string()
     .regex(/^(postgres(ql)?|sqlite):\/\//, 'expected postgres://... or sqlite://path')
     .optional(),
+  /** Blob storage: unset (files under DATA_DIR/blobs) or s3://bucket/prefix. */
+  BLOB_URL: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'expected s3://bucket or s3://bucket/prefix')
+    .optional(),
+  /** An S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS. Credentials come from the usual AWS variables. */
+  S3_ENDPOINT: z.url().optional(),
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Webhooks: end-state events POSTed here, signed with WEBHOOK_SECRET (HMAC-SHA256). */
+  WEBHOOK_URL: z.url().optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+  /** How often the retention schedule deletes expired files. */
+  RETENTION_INTERVAL_SECONDS: int(1).default(3600),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('batches'),

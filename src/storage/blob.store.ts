@@ -22,8 +22,29 @@ export interface BlobAppender {
   close(): Promise<void>;
 }
 
+/**
+ * Where file contents and a batch's working files live. Keys are relative paths (`files/...`, `batches/...`).
+ * A blob written by `write` or `writeBuffer` is visible only once complete; a failed write leaves nothing.
+ */
+export interface BlobStore {
+  /** Streams `source` into `key`, enforcing `maxBytes` while streaming; returns the byte count. */
+  write(key: string, source: Readable, maxBytes?: number): Promise<number>;
+  /** Writes a small blob at once. */
+  writeBuffer(key: string, data: Buffer | string): Promise<void>;
+  /** Reads a whole small blob, or undefined when it does not exist. */
+  readBuffer(key: string): Promise<Buffer | undefined>;
+  /** A stream over the blob, optionally a byte range [start, end). */
+  read(key: string, range?: { start: number; end: number }): Readable;
+  /** The blob's size in bytes, or undefined. */
+  size(key: string): Promise<number | undefined>;
+  /** Opens `key` for appending after truncating it to `validBytes` (the last checkpoint). */
+  openAppend(key: string, validBytes: number): Promise<BlobAppender>;
+  /** Removes a blob or every blob under a prefix; missing is fine. */
+  delete(key: string): Promise<void>;
+}
+
 /** Blobs on the filesystem under one root. Writes are atomic: a temp file renamed into place. */
-export class FsBlobStore {
+export class FsBlobStore implements BlobStore {
   private readonly root: string;
 
   constructor(root: string) {

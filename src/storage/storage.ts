@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { AppConfig } from '../config/config';
 import { BatchStore } from './batch.store';
-import { FsBlobStore } from './blob.store';
+import { FsBlobStore, type BlobStore } from './blob.store';
 import { openDatabase, type Db } from './database';
 import { FileStore } from './file.store';
 
@@ -10,7 +10,7 @@ export interface Storage {
   db: Db;
   files: FileStore;
   batches: BatchStore;
-  blobs: FsBlobStore;
+  blobs: BlobStore;
   close(): Promise<void>;
 }
 

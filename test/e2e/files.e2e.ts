@@ -1,18 +1,13 @@
 import { Connection } from '@temporalio/client';
 import OpenAI, { toFile } from 'openai';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { startStack, type Stack } from '../support/stack';
+import { listFileBlobs } from '../support/test-blobs';
 
 const LIMIT = 64 * 1024;
 
-/** Files and temp files left in the blob store. */
-function blobFiles(stack: Stack): string[] {
-  const root = join(stack.config.DATA_DIR, 'blobs');
-  const list = (dir: string): string[] => (existsSync(join(root, dir)) ? readdirSync(join(root, dir)) : []);
-  return [...list('files'), ...list('tmp')];
-}
+/** Files and temp uploads left in the blob store. */
+const blobFiles = (stack: Stack): Promise<string[]> => listFileBlobs(stack.config);
 
 async function fileRowCount(stack: Stack): Promise<number> {
   const r = await stack.storage.db.kysely
@@ -68,7 +63,7 @@ describe('Files API through the official client', () => {
     expect(await client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true });
     await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 });
     await expect(client.files.content(file.id)).rejects.toMatchObject({ status: 404 });
-    expect(blobFiles(stack)).not.toContain(file.id);
+    expect(await blobFiles(stack)).not.toContain(`files/${file.id}`);
   });
 
   it('honours expires_after', async () => {
@@ -118,7 +113,7 @@ describe('Files API through the official client', () => {
     });
     afterEach(async () => {
       expect(await fileRowCount(stack)).toBe(before);
-      expect(blobFiles(stack).filter((f) => f.endsWith('.part'))).toEqual([]);
+      expect((await blobFiles(stack)).filter((f) => f.startsWith('tmp/'))).toEqual([]);
     });
 
     it('rejects a file over the limit with "File is too large."', async () => {
@@ -292,8 +287,8 @@ describe('an upload the client aborts mid-stream', () => {
       await new Promise((r) => setTimeout(r, 300));
       req.destroy();
       const deadline = Date.now() + 5000;
-      while (blobFiles(stack).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(blobFiles(stack)).toEqual([]);
+      while ((await blobFiles(stack)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await blobFiles(stack)).toEqual([]);
       expect(await fileRowCount(stack)).toBe(0);
       // The service keeps serving.
       expect((await stack.client().files.list()).data).toEqual([]);

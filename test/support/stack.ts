@@ -7,6 +7,8 @@ import { createApp } from '../../src/app';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { openStorage, type Storage } from '../../src/storage/storage';
 import { startBatchWorker, type BatchWorker } from '../../src/worker/batch-worker';
+import { testBlobEnv } from './test-blobs';
+import { testDatabaseEnv } from './test-database';
 
 /** A running API on a random port with its own data dir, against the run's Temporal dev server. */
 export interface Stack {
@@ -32,6 +34,8 @@ export async function startStack(env: Record<string, string> = {}, opts: { worke
     TEMPORAL_TASK_QUEUE: `test-${Math.random().toString(36).slice(2)}`,
     LOG_LEVEL: 'silent',
     API_RATE_LIMIT_PER_MINUTE: '1000000',
+    ...(await testDatabaseEnv()),
+    ...(await testBlobEnv()),
     ...env,
   });
   const storage = await openStorage(config);
