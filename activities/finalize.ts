@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -45,14 +46,17 @@ export function makeFinalize(deps: ActivityDeps) {
     const states = index ? await Promise.all(index.chunks.map((_, i) => loadChunkState(deps.blobs, batchId, i))) : [];
     const unfinished = { n: 0 };
     const keys = batchKeys(batchId);
+    // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
+    const ctx = Context.current();
+    const beat = () => ctx.heartbeat();
     const outputFileId = await writeResultFile(
       deps,
       batch,
       'output',
-      partStreams(deps, index, states, keys.out, 'outBytes'),
+      partStreams(deps, index, states, keys.out, 'outBytes', beat),
     );
     const errorSource = Readable.from(
-      errorLines(deps, batchId, index, states, keys.err, UNFINISHED[outcome], unfinished),
+      errorLines(deps, batchId, index, states, keys.err, UNFINISHED[outcome], unfinished, beat),
     );
     const errorFileId = await writeResultFile(deps, batch, 'error', errorSource);
     const usage = emptyUsage();
@@ -91,9 +95,11 @@ function partStreams(
   states: ChunkState[],
   key: (chunk: number) => string,
   field: 'outBytes' | 'errBytes',
+  beat: () => void,
 ): Readable {
   async function* parts() {
     for (let i = 0; i < (index?.chunks.length ?? 0); i++) {
+      beat();
       if (states[i][field] > 0) yield* deps.blobs.read(key(i), { start: 0, end: states[i][field] });
     }
   }
@@ -109,9 +115,10 @@ async function* errorLines(
   key: (chunk: number) => string,
   reason: { code: string; message: string },
   unfinished: { n: number },
+  beat: () => void,
 ): AsyncGenerator<Buffer> {
   if (!index) return;
-  yield* partStreams(deps, index, states, key, 'errBytes');
+  yield* partStreams(deps, index, states, key, 'errBytes', beat);
   for (let i = 0; i < index.chunks.length; i++) {
     const spec = index.chunks[i];
     if (states[i].done.length >= spec.count) continue;
@@ -123,7 +130,7 @@ async function* errorLines(
       ordinal++;
       if (done.has(ordinal)) continue;
       const { custom_id } = JSON.parse(bytes.toString('utf8')) as { custom_id: string };
-      unfinished.n++;
+      if (++unfinished.n % 1000 === 0) beat();
       yield Buffer.from(errorLine(syntheticId(batchId, `${i}:${ordinal}`), custom_id, reason.code, reason.message));
     }
   }

@@ -19,6 +19,11 @@ import { BATCH_MODEL, BATCH_STATUS } from './search-attributes';
 /** The workflow's only argument: the batch id (the workflow id is the same). */
 export interface BatchWorkflowInput {
   batchId: string;
+  /**
+   * How long validate and finalize may go without a heartbeat before Temporal retries them on another worker
+   * (CHUNK_HEARTBEAT_TIMEOUT_MS of the API that started the batch). Older batches lack it: two minutes.
+   */
+  heartbeatTimeoutMs?: number;
 }
 
 /** What the progress query answers. */
@@ -37,11 +42,14 @@ export const cancelSignal = defineSignal('cancel');
 /** The batch's progress as the workflow knows it. */
 export const progressQuery = defineQuery<BatchProgress>('progress');
 
-const { validateInput, finalize } = proxyActivities<BatchActivities>({
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-});
+/** Validate and finalize stream whole files; they heartbeat as they go, so a lost worker is noticed quickly. */
+function fileActivities(heartbeatTimeoutMs: number | undefined) {
+  return proxyActivities<BatchActivities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: heartbeatTimeoutMs ?? '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  });
+}
 const { transition } = proxyActivities<BatchActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
@@ -61,7 +69,11 @@ function chunkActivities(validation: ValidateInputResult) {
 type Outcome = FinalizeInput['outcome'];
 
 /** One batch: validate, run chunks through a sliding window until done, expired or cancelled, then finalize. */
-export async function batchWorkflow({ batchId }: BatchWorkflowInput): Promise<FinalizeResult | { status: 'failed' }> {
+export async function batchWorkflow({
+  batchId,
+  heartbeatTimeoutMs,
+}: BatchWorkflowInput): Promise<FinalizeResult | { status: 'failed' }> {
+  const { validateInput, finalize } = fileActivities(heartbeatTimeoutMs);
   const progress: BatchProgress = {
     status: 'validating',
     total: 0,

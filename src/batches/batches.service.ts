@@ -84,7 +84,7 @@ export class BatchesService {
       await this.temporal.workflow.start<typeof batchWorkflow>('batchWorkflow', {
         workflowId: row.id,
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
-        args: [{ batchId: row.id }],
+        args: [{ batchId: row.id, heartbeatTimeoutMs: this.config.CHUNK_HEARTBEAT_TIMEOUT_MS }],
         typedSearchAttributes: [
           { key: BATCH_STATUS, value: 'validating' },
           { key: BATCH_ENDPOINT, value: row.endpoint },

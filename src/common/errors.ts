@@ -56,3 +56,13 @@ export class ServiceUnavailableError extends ApiError {
   readonly status = 503;
   readonly type = 'server_error';
 }
+
+/** 507: the blob storage is full. Retrying soon will not help, so the SDK is told not to. */
+export class StorageFullError extends ApiError {
+  readonly status = 507;
+  readonly type = 'server_error';
+  override readonly code = 'storage_full';
+  override get retryable(): boolean {
+    return false;
+  }
+}

@@ -16,6 +16,9 @@ export class OpenAIErrorFilter implements ExceptionFilter {
     if (answer.status >= 500) this.logger.error({ err, reqId: req.id }, 'request failed');
     if (reply.sent) return;
     if (err instanceof RateLimitError) void reply.header('retry-after', String(err.retryAfterSeconds));
+    // Answering before the request body was read (an upload refused midway): the unread rest would be taken for
+    // the next request on this connection, so the connection ends with this answer.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     void reply
       .status(answer.status)
       .header('x-should-retry', answer.retryable ? 'true' : 'false')

@@ -1,10 +1,16 @@
 import { listPage } from '../common/list-page';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { InvalidRequestError, NotFoundError, RateLimitError } from '../common/errors';
+import {
+  InvalidRequestError,
+  NotFoundError,
+  RateLimitError,
+  ServiceUnavailableError,
+  StorageFullError,
+} from '../common/errors';
 import { newFileId } from '../common/ids';
 import { zodToInvalidRequest } from '../common/zod-validation.pipe';
 import { BlobTooLargeError } from '../storage/blob.store';
@@ -43,17 +49,27 @@ export function cleanFilename(raw: string): string {
   );
 }
 
+/** Errors of the blob storage itself (not of the request): the service cannot store files right now. */
+const STORAGE_FAULTS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'EIO', 'EEXIST']);
+
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** Upload, list, read and delete files. Uploads stream to the blob store; a failed one leaves nothing. */
 @Injectable()
-export class FilesService {
+export class FilesService implements OnModuleInit {
   private activeUploads = 0;
+  private readonly logger = new Logger('files');
 
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** An API killed mid-upload leaves a temp file behind; the next start removes it. */
+  async onModuleInit(): Promise<void> {
+    const removed = await this.storage.blobs.sweepTemp?.();
+    if (removed) this.logger.log(`removed ${removed} unfinished upload(s) left by a stopped process`);
+  }
 
   /** Streams a multipart upload into storage, then records it; any failure removes the blob. */
   async upload(owner: string, req: FastifyRequest): Promise<FileObject> {
@@ -145,6 +161,20 @@ export class FilesService {
     }
     if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' || code === 'FST_PROTO_VIOLATION') {
       return new InvalidRequestError('The multipart form could not be read.');
+    }
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      this.logger.error(`upload refused: blob storage is full (${code})`);
+      return new StorageFullError(
+        "The server's file storage is full, so the upload was discarded. Free space or ask the operator, then retry.",
+      );
+    }
+    if (code && STORAGE_FAULTS.has(code)) {
+      this.logger.error(`upload refused: blob storage is not writable (${code})`);
+      return new ServiceUnavailableError(
+        `The server's file storage is not writable (${code}), so the upload was discarded. Retry later.`,
+        null,
+        'storage_unavailable',
+      );
     }
     return err;
   }

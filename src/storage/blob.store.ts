@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,6 +42,21 @@ export interface BlobStore {
   openAppend(key: string, validBytes: number): Promise<BlobAppender>;
   /** Removes a blob or every blob under a prefix; missing is fine. */
   delete(key: string): Promise<void>;
+  /** Removes temporary upload data left by crashed processes; returns how many were removed. */
+  sweepTemp?(): Promise<number>;
+}
+
+/** Temporary uploads older than this are removed whoever wrote them. */
+const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+/** Whether a process with this pid is alive on this host. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Blobs on the filesystem under one root. Writes are atomic: a temp file renamed into place. */
@@ -60,7 +76,8 @@ export class FsBlobStore implements BlobStore {
   /** Streams `source` into `key`, enforcing `maxBytes` while streaming; nothing is left behind on failure. */
   async write(key: string, source: Readable, maxBytes = Number.MAX_SAFE_INTEGER): Promise<number> {
     const target = this.pathOf(key);
-    const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.part`);
+    // The name says which process writes it, so a crashed writer's leftovers can be swept (sweepTemp).
+    const tmp = join(this.root, 'tmp', `${hostname()}~${process.pid}~${randomBytes(12).toString('hex')}.part`);
     await mkdir(dirname(tmp), { recursive: true });
     await mkdir(dirname(target), { recursive: true });
     let bytes = 0;
@@ -86,14 +103,19 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(key);
     const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     await mkdir(dirname(target), { recursive: true });
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
     }
-    await rename(tmp, target);
   }
 
   /** Reads a whole small blob, or undefined when it does not exist. */
@@ -150,5 +172,30 @@ export class FsBlobStore implements BlobStore {
   /** Removes a blob or a whole prefix; missing is fine. */
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true, recursive: true });
+  }
+
+  /**
+   * Removes temp files of uploads whose process died (same host, pid gone) or that are a day old. Processes on
+   * other hosts sharing the directory keep theirs until then.
+   */
+  async sweepTemp(): Promise<number> {
+    const dir = join(this.root, 'tmp');
+    const names = await readdir(dir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const [host, pid] = name.split('~');
+      const path = join(dir, name);
+      const dead = host === hostname() && Number(pid) > 0 && !processAlive(Number(pid));
+      const mtime = await stat(path).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      );
+      if (mtime === undefined) continue;
+      if (dead || Date.now() - mtime > STALE_TEMP_MS) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }

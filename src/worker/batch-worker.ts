@@ -86,6 +86,8 @@ export async function startBatchWorker(
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
   installTemporalRuntime(config.LOG_LEVEL);
   const deps = activityDeps(config, storage);
+  // A worker killed mid-finalize leaves a temp file behind; its successor removes it.
+  await storage.blobs.sweepTemp?.();
   registerUpstreamGauges(deps.router);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
