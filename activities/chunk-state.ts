@@ -37,16 +37,27 @@ export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
 }
 
+type Delta = { completed: number; failed: number; usage: Usage };
+const emptyDelta = (): Delta => ({ completed: 0, failed: 0, usage: emptyUsage() });
+
 /**
- * Buffers result lines and commits them in checkpoints: append to the part files, fsync, then record the new
+ * Buffers result lines and commits them in checkpoints: append to the part files, sync, then record the new
  * valid lengths and done set. Anything after the last checkpoint is trimmed on resume and sent again, so no
  * result is ever written twice and re-sends are bounded by one checkpoint interval.
+ *
+ * A failed sync or persist is retried by the next checkpoint: the part files keep unsynced bytes for their next
+ * sync, and the done set and counts of those lines wait here until it succeeds. A failed append is final (some of
+ * the lines may be in the file): every later checkpoint fails, and the retried activity resumes from the last one.
  */
 export class ChunkWriter {
   private out: string[] = [];
   private err: string[] = [];
   private newlyDone: number[] = [];
-  private delta = { completed: 0, failed: 0, usage: emptyUsage() };
+  private delta = emptyDelta();
+  /** Lines handed to the part files whose sync has not succeeded yet. */
+  private unsynced = { done: [] as number[], delta: emptyDelta() };
+  private unpersisted = false;
+  private broken: unknown;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -75,29 +86,52 @@ export class ChunkWriter {
     if (line.usage) addUsage(this.delta.usage, line.usage);
   }
 
-  /** Commits everything buffered so far; calls are serialized. */
+  /** Commits everything buffered so far; calls are serialized, and one that fails leaves its work to the next. */
   checkpoint(): Promise<void> {
-    this.chain = this.chain.then(() => this.commit());
-    return this.chain;
+    const run = this.chain.then(() => this.commit());
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   private async commit(): Promise<void> {
-    if (this.newlyDone.length === 0) return;
+    if (this.broken) throw this.broken;
+    if (this.newlyDone.length) await this.handOver();
+    if (this.unsynced.done.length) {
+      await Promise.all([this.outFile.sync(), this.errFile.sync()]);
+      const s = this.state;
+      const { done, delta } = this.unsynced;
+      this.unsynced = { done: [], delta: emptyDelta() };
+      s.outBytes = this.outFile.size;
+      s.errBytes = this.errFile.size;
+      s.done.push(...done);
+      s.completed += delta.completed;
+      s.failed += delta.failed;
+      addUsage(s.usage, delta.usage);
+      this.unpersisted = true;
+    }
+    if (this.unpersisted) {
+      await this.persist(this.state);
+      this.unpersisted = false;
+    }
+  }
+
+  /** Appends the buffered lines to the part files. */
+  private async handOver(): Promise<void> {
     const [out, err, done, delta] = [this.out, this.err, this.newlyDone, this.delta];
     this.out = [];
     this.err = [];
     this.newlyDone = [];
-    this.delta = { completed: 0, failed: 0, usage: emptyUsage() };
-    if (out.length) await this.outFile.append(out.join(''));
-    if (err.length) await this.errFile.append(err.join(''));
-    await Promise.all([this.outFile.sync(), this.errFile.sync()]);
-    const s = this.state;
-    s.outBytes = this.outFile.size;
-    s.errBytes = this.errFile.size;
-    s.done.push(...done);
-    s.completed += delta.completed;
-    s.failed += delta.failed;
-    addUsage(s.usage, delta.usage);
-    await this.persist(s);
+    this.delta = emptyDelta();
+    try {
+      if (out.length) await this.outFile.append(out.join(''));
+      if (err.length) await this.errFile.append(err.join(''));
+    } catch (e) {
+      this.broken = e;
+      throw e;
+    }
+    this.unsynced.done.push(...done);
+    this.unsynced.delta.completed += delta.completed;
+    this.unsynced.delta.failed += delta.failed;
+    addUsage(this.unsynced.delta.usage, delta.usage);
   }
 }

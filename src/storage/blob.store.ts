@@ -18,7 +18,10 @@ export interface BlobAppender {
   /** Bytes in the blob so far. */
   readonly size: number;
   append(data: Buffer | string): Promise<void>;
-  /** Flushes to disk so a checkpoint may name the current size. */
+  /**
+   * Makes the bytes appended so far durable, so a checkpoint may name the current size. After a failure, a later
+   * sync either stores those bytes too or fails again: it never reports success for bytes that were lost.
+   */
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -155,16 +158,29 @@ export class FsBlobStore implements BlobStore {
     const fh: FileHandle = await open(path, 'a+');
     await fh.truncate(validBytes);
     let size = validBytes;
+    // After a failed write or fsync the file's contents are unknown (a second fsync may report success for pages
+    // the first one lost), so every later append and sync fails too.
+    let failed: unknown;
+    const guarded = async (op: () => Promise<void>): Promise<void> => {
+      if (failed) throw failed;
+      try {
+        await op();
+      } catch (err) {
+        failed = err;
+        throw err;
+      }
+    };
     return {
       get size() {
         return size;
       },
-      async append(data) {
-        const buf = typeof data === 'string' ? Buffer.from(data) : data;
-        await fh.write(buf, 0, buf.length, null);
-        size += buf.length;
-      },
-      sync: () => fh.datasync(),
+      append: (data) =>
+        guarded(async () => {
+          const buf = typeof data === 'string' ? Buffer.from(data) : data;
+          await fh.write(buf, 0, buf.length, null);
+          size += buf.length;
+        }),
+      sync: () => guarded(() => fh.datasync()),
       close: () => fh.close(),
     };
   }

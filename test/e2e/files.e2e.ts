@@ -9,6 +9,15 @@ const LIMIT = 64 * 1024;
 /** Files and temp uploads left in the blob store. */
 const blobFiles = (stack: Stack): Promise<string[]> => listFileBlobs(stack.config);
 
+/** Polls `check` until it holds; throws after `timeoutMs`. */
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function fileRowCount(stack: Stack): Promise<number> {
   const r = await stack.storage.db.kysely
     .selectFrom('files')
@@ -283,11 +292,11 @@ describe('an upload the client aborts mid-stream', () => {
       req.on('error', () => undefined); // the abort below is the point
       req.write(`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n`);
       req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n`);
-      req.write(Buffer.alloc(1_000_000, 'a'));
-      await new Promise((r) => setTimeout(r, 300));
+      // More than one S3 part (8 MiB), so on S3 a multipart upload is under way too, not just a buffered part.
+      req.write(Buffer.alloc(9_000_000, 'a'));
+      await waitFor(async () => (await blobFiles(stack)).some((f) => f.startsWith('tmp/')));
       req.destroy();
-      const deadline = Date.now() + 5000;
-      while ((await blobFiles(stack)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(async () => (await blobFiles(stack)).length === 0).catch(() => undefined);
       expect(await blobFiles(stack)).toEqual([]);
       expect(await fileRowCount(stack)).toBe(0);
       // The service keeps serving.

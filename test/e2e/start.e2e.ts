@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
+import { testBlobEnv } from '../support/test-blobs';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
 const root = join(__dirname, '..', '..');
@@ -73,6 +74,7 @@ describe('npm start: embedded dev server, worker and API in one process tree', (
       TEMPORAL_UI_PORT: String(uiPort),
       UPSTREAM_BASE_URL: sim.baseUrl,
       TEMPORAL_TASK_QUEUE: 'batches',
+      ...(await testBlobEnv()),
     };
     const first = await start(env, port);
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'k', maxRetries: 0 });
