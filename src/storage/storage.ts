@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import type { AppConfig } from '../config/config';
 import { BatchStore } from './batch.store';
 import { FsBlobStore, type BlobStore } from './blob.store';
-import { openDatabase, type Db } from './database';
+import { openDatabase, type DatabaseConfig, type Db } from './database';
 import { FileStore } from './file.store';
 
 /** Everything persistent: metadata stores and the blob store. Shared by the API and the worker. */
@@ -15,7 +14,7 @@ export interface Storage {
 }
 
 /** Opens the metadata store (migrating it) and the blob store for this configuration. */
-export async function openStorage(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): Promise<Storage> {
+export async function openStorage(config: DatabaseConfig): Promise<Storage> {
   const db = await openDatabase(config);
   return {
     db,
