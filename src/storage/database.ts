@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
-import { errorReason, isPostgresUrl, postgresDialect, redactUrl } from './postgres';
+import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
 /** Which SQL engine backs the store. */
@@ -39,7 +39,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Db> {
-  const db: Db = { kysely: new Kysely<Database>({ dialect: postgresDialect(url, poolSize) }), dialect: 'postgres' };
+  const kysely = new Kysely<Database>({ dialect: postgresDialect(url, poolSize), plugins: [new NulCharacterPlugin()] });
+  const db: Db = { kysely, dialect: 'postgres' };
   // The migrator holds an advisory lock on PostgreSQL, so an API and a worker starting together take turns.
   const { error } = await new Migrator({ db: db.kysely, provider: migrations('postgres') }).migrateToLatest();
   if (error) {

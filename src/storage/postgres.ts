@@ -1,4 +1,15 @@
-import { PostgresDialect } from 'kysely';
+import {
+  OperationNodeTransformer,
+  PostgresDialect,
+  PrimitiveValueListNode,
+  ValueNode,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import { Pool, types, type CustomTypesConfig } from 'pg';
 
 /** True for a postgres:// or postgresql:// DATABASE_URL. */
@@ -27,6 +38,40 @@ export function postgresDialect(url: string, poolSize: number): PostgresDialect 
   // next query opens a new one. Without a listener the process would crash on it.
   pool.on('error', () => undefined);
   return new PostgresDialect({ pool });
+}
+
+const withoutNul = (value: unknown): unknown =>
+  typeof value === 'string' && value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+
+class NulTransformer extends OperationNodeTransformer {
+  protected override transformValue(node: ValueNode): ValueNode {
+    const value = withoutNul(node.value);
+    if (value === node.value) return node;
+    return node.immediate ? ValueNode.createImmediate(value) : ValueNode.create(value);
+  }
+
+  protected override transformPrimitiveValueList(node: PrimitiveValueListNode): PrimitiveValueListNode {
+    return node.values.some((v) => withoutNul(v) !== v)
+      ? PrimitiveValueListNode.create(node.values.map(withoutNul))
+      : node;
+  }
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000, which SQLite stores like any other character, and hostile input can carry one
+ * (an id in a URL, a model name in an input line). Query values get U+FFFD in its place: a lookup then finds nothing
+ * instead of failing, and a stored value keeps the rest of its text.
+ */
+export class NulCharacterPlugin implements KyselyPlugin {
+  readonly #transformer = new NulTransformer();
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return this.#transformer.transformNode(args.node, args.queryId);
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
 }
 
 /** The URL with any password replaced by ***, for messages (up to the last @, so an unescaped @ cannot leak a part). */

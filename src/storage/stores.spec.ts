@@ -111,6 +111,20 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     expect(await batches.getByIdempotencyKey('o', 'other')).toBeUndefined();
   });
 
+  it('answers lookups by text with a NUL character (never a stored id) and stores such a model name', async () => {
+    const { files, batches } = storage;
+    await files.insert(file('f1'));
+    await batches.insert(batch('b1'));
+    expect(await files.get('o', '\u0000\u0001')).toBeUndefined();
+    expect(await files.delete('o', 'f1\u0000')).toBe(false);
+    expect(await files.list('o', { limit: 10, order: 'asc', after: '\u0000' })).toEqual({ rows: [], hasMore: false });
+    expect(await batches.get('o', 'b1\u0000')).toBeUndefined();
+    expect(await batches.getByIdempotencyKey('o', '\u0000')).toBeUndefined();
+    expect(await batches.transition('b1', ['validating'], 'in_progress', { model: 'm\u0000x' })).toBe(true);
+    // PostgreSQL text cannot hold U+0000: it is stored as U+FFFD there.
+    expect((await batches.getById('b1'))?.model).toBe(engine === 'postgres' ? 'm\uFFFDx' : 'm\u0000x');
+  });
+
   it('upserts chunk progress with absolute values and sums it over chunks', async () => {
     const { batches } = storage;
     await batches.saveChunkProgress('b1', 0, progress(1, 0, 10));
