@@ -35,6 +35,12 @@ const progress = (completed: number, failed: number, tokens: number): Progress =
   return { completed, failed, usage };
 };
 
+/**
+ * A unique-constraint failure, as both engines word it. Not `toThrow()`: better-sqlite3's native part keeps the error
+ * class of the first test file that loaded it in a jest worker, so later files see a non-Error from another realm.
+ */
+const uniqueViolation = { message: expect.stringMatching(/unique/i) };
+
 /** The same store behaviour on both engines; the SQLite one in a temp dir, the PostgreSQL one in a fresh database. */
 describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
   let dataDir: string;
@@ -58,7 +64,7 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
       await files.insert(file(id, 'o', id === 'f3' ? 'batch_output' : 'batch'));
     await files.insert(file('other', 'p'));
     await files.insert(file('f1'), true); // a retried insert of the same id is a no-op
-    await expect(files.insert(file('f1'))).rejects.toThrow();
+    await expect(files.insert(file('f1'))).rejects.toMatchObject(uniqueViolation);
 
     const ids = (page: { rows: { id: string }[]; hasMore: boolean }) => [page.rows.map((r) => r.id), page.hasMore];
     expect(ids(await files.list('o', { limit: 2, order: 'desc' }))).toEqual([['f4', 'f3'], true]);
@@ -102,7 +108,7 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
   it('allows one batch per owner and Idempotency-Key', async () => {
     const { batches } = storage;
     await batches.insert(batch('b1', 'o', 'key'));
-    await expect(batches.insert(batch('b2', 'o', 'key'))).rejects.toThrow();
+    await expect(batches.insert(batch('b2', 'o', 'key'))).rejects.toMatchObject(uniqueViolation);
     await batches.insert(batch('b3', 'p', 'key'));
     await batches.insert(batch('b4', 'o'));
     await batches.insert(batch('b5', 'o')); // batches without a key never collide
