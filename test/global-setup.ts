@@ -6,6 +6,7 @@ import { TemporalDevServer } from '../src/temporal/dev-server';
 import { ensureTemporalCli } from '../src/temporal/temporal-cli';
 import { freePort } from './support/free-port';
 import { startTestBlobServer } from './support/test-blobs';
+import { prepareTestDatabases } from './support/test-database';
 
 const root = join(__dirname, '..');
 
@@ -16,6 +17,7 @@ export default async function globalSetup(): Promise<void> {
   // Built before the dev server starts, so a failed build leaves no server behind.
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = join(root, 'dist', 'workflow-bundle.js');
+  await prepareTestDatabases();
   const dir = mkdtempSync(join(tmpdir(), 'batch-temporal-'));
   const server = await TemporalDevServer.start({
     cliPath: ensureTemporalCli(),

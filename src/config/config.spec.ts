@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       PORT: 8000,
       HOST: '127.0.0.1',
       DATA_DIR: './data',
+      DATABASE_POOL_SIZE: 10,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: 'batches',
       UPSTREAM_BASE_URL: 'https://api.openai.com/v1',
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
     ['UPSTREAM_CONCURRENCY', '0'],
     ['API_KEYS', 'no-owner'],
     ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_POOL_SIZE', '0'],
     ['LOG_LEVEL', 'loud'],
   ])('refuses a bad %s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

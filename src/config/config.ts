@@ -31,6 +31,8 @@ export const configSchema = z.object({
     .string()
     .regex(/^(postgres(ql)?|sqlite):\/\//, 'expected postgres://... or sqlite://path')
     .optional(),
+  /** PostgreSQL connections per process (API or worker); unused with SQLite. */
+  DATABASE_POOL_SIZE: int(1, 1000).default(10),
   /** Blob storage: unset (files under DATA_DIR/blobs) or s3://bucket/prefix. */
   BLOB_URL: z
     .string()

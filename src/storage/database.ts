@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
+import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
 /** Which SQL engine backs the store. */
@@ -21,18 +22,35 @@ function migrations(dialect: SqlDialect): MigrationProvider {
   return { getMigrations: async () => all };
 }
 
+/** What opening the store reads from the configuration. */
+export type DatabaseConfig = Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'> &
+  Partial<Pick<AppConfig, 'DATABASE_POOL_SIZE'>>;
+
 /** The SQLite file path for the configuration (DATABASE_URL=sqlite://path, else DATA_DIR/batches.db). */
 export function sqlitePath(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): string {
   if (config.DATABASE_URL?.startsWith('sqlite://')) return config.DATABASE_URL.slice('sqlite://'.length);
   return join(config.DATA_DIR, 'batches.db');
 }
 
-/** Opens the metadata store and brings its schema up to date. */
-export async function openDatabase(config: Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'>): Promise<Db> {
-  if (config.DATABASE_URL && /^postgres(ql)?:/.test(config.DATABASE_URL)) {
-    throw new Error('DATABASE_URL=postgres://... is not supported yet; unset it to use SQLite in DATA_DIR.');
+/** Opens the metadata store (PostgreSQL for a postgres:// DATABASE_URL, else SQLite) and brings its schema up to date. */
+export async function openDatabase(config: DatabaseConfig): Promise<Db> {
+  if (isPostgresUrl(config.DATABASE_URL)) return openPostgres(config.DATABASE_URL, config.DATABASE_POOL_SIZE ?? 10);
+  return openSqlite(sqlitePath(config));
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Db> {
+  const kysely = new Kysely<Database>({ dialect: postgresDialect(url, poolSize), plugins: [new NulCharacterPlugin()] });
+  const db: Db = { kysely, dialect: 'postgres' };
+  // The migrator holds an advisory lock on PostgreSQL, so an API and a worker starting together take turns.
+  const { error } = await new Migrator({ db: db.kysely, provider: migrations('postgres') }).migrateToLatest();
+  if (error) {
+    await db.kysely.destroy();
+    throw new Error(`Cannot open the PostgreSQL store at DATABASE_URL=${redactUrl(url)}: ${errorReason(error)}`);
   }
-  const path = sqlitePath(config);
+  return db;
+}
+
+async function openSqlite(path: string): Promise<Db> {
   mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Sqlite(path);
   // The API and worker processes share the file: WAL lets readers run beside the writer; the busy
@@ -42,7 +60,7 @@ export async function openDatabase(config: Pick<AppConfig, 'DATA_DIR' | 'DATABAS
   sqlite.pragma('synchronous = NORMAL');
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const db: Db = { kysely, dialect: 'sqlite' };
-  await migrate(db);
+  await migrateSqlite(db);
   return db;
 }
 
@@ -69,8 +87,8 @@ function withStatementCache(sqlite: Sqlite.Database): Sqlite.Database {
   });
 }
 
-async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db: db.kysely, provider: migrations(db.dialect) });
+async function migrateSqlite(db: Db): Promise<void> {
+  const migrator = new Migrator({ db: db.kysely, provider: migrations('sqlite') });
   // SQLite has no migration lock: an API and a worker starting together on a fresh file can both try the same
   // migration. The loser fails on an existing table; on a second look every migration is applied.
   for (let attempt = 1; ; attempt++) {

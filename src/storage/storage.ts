@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '../config/config';
 import { BatchStore } from './batch.store';
 import { FsBlobStore, type BlobStore } from './blob.store';
-import { openDatabase, type Db } from './database';
+import { openDatabase, type DatabaseConfig, type Db } from './database';
 import { FileStore } from './file.store';
 
 /** Everything persistent: metadata stores and the blob store. Shared by the API and the worker. */
@@ -15,7 +15,7 @@ export interface Storage {
 }
 
 /** What openStorage reads; the blob settings default to the filesystem store under DATA_DIR. */
-export type StorageConfig = Pick<AppConfig, 'DATA_DIR' | 'DATABASE_URL'> &
+export type StorageConfig = DatabaseConfig &
   Partial<Pick<AppConfig, 'BLOB_URL' | 'S3_ENDPOINT' | 'S3_FORCE_PATH_STYLE' | 'AWS_REGION'>>;
 
 /** Opens the metadata store (migrating it) and the blob store for this configuration. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
 import { testBlobEnv } from '../support/test-blobs';
+import { dropTestDatabase, testDatabaseEnv } from '../support/test-database';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
 const root = join(__dirname, '..', '..');
@@ -54,13 +55,16 @@ function running(fragment: string): boolean {
 describe('npm start: embedded dev server, worker and API in one process tree', () => {
   let sim: UpstreamSimulator;
   let dataDir: string;
+  let databaseEnv: Record<string, string>;
 
   beforeAll(async () => {
     sim = await UpstreamSimulator.start();
     dataDir = mkdtempSync(join(tmpdir(), 'batch-start-'));
+    databaseEnv = await testDatabaseEnv();
   });
   afterAll(async () => {
     await sim.close();
+    await dropTestDatabase(databaseEnv.DATABASE_URL);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -74,6 +78,7 @@ describe('npm start: embedded dev server, worker and API in one process tree', (
       TEMPORAL_UI_PORT: String(uiPort),
       UPSTREAM_BASE_URL: sim.baseUrl,
       TEMPORAL_TASK_QUEUE: 'batches',
+      ...databaseEnv,
       ...(await testBlobEnv()),
     };
     const first = await start(env, port);

@@ -8,7 +8,7 @@ import { loadConfig, type AppConfig } from '../../src/config/config';
 import { openStorage, type Storage } from '../../src/storage/storage';
 import { startBatchWorker, type BatchWorker } from '../../src/worker/batch-worker';
 import { testBlobEnv } from './test-blobs';
-import { testDatabaseEnv } from './test-database';
+import { dropTestDatabase, testDatabaseEnv } from './test-database';
 
 /** A running API on a random port with its own data dir, against the run's Temporal dev server. */
 export interface Stack {
@@ -66,6 +66,7 @@ export async function startStack(env: Record<string, string> = {}, opts: { worke
       await stack.stopWorker();
       await app.close();
       await storage.close();
+      await dropTestDatabase(config.DATABASE_URL);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
