@@ -1,8 +1,10 @@
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
   paginateListObjectsV2,
@@ -129,6 +131,38 @@ export class S3BlobStore implements BlobStore {
       counter.destroy();
       throw err;
     }
+  }
+
+  /**
+   * Aborts multipart uploads under the prefix started more than a day ago: uploads cut off by a killed process.
+   * (S3 cannot tell whose upload is still running, so younger ones are left; a bucket lifecycle rule
+   * `AbortIncompleteMultipartUpload` does the same job on AWS.)
+   */
+  async sweepTemp(): Promise<number> {
+    const cutoff = Date.now() - 24 * 3600 * 1000;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: this.prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || (u.Initiated?.getTime() ?? Date.now()) > cutoff) continue;
+        await this.client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+        );
+        removed++;
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return removed;
   }
 
   /** Writes a small blob with one PutObject. */
