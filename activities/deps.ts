@@ -44,5 +44,7 @@ export interface ChunkSpec {
 export interface ChunkIndex {
   endpoint: string;
   inputBlobKey: string;
+  /** The batch's model (absent in indexes written before it was recorded). */
+  model?: string | null;
   chunks: ChunkSpec[];
 }

@@ -69,6 +69,9 @@ export function makeFinalize(deps: ActivityDeps) {
       completed: states.reduce((n, s) => n + s.completed, 0),
       failed: states.reduce((n, s) => n + s.failed, 0),
       usage: JSON.stringify(usage),
+      // A batch cancelled while validating never entered in_progress, where these are set; its lines still count.
+      ...(index ? { total: index.chunks.reduce((n, c) => n + c.count, 0) } : {}),
+      ...(index?.model ? { model: index.model } : {}),
     });
     const after = (await deps.batches.getById(batchId))!;
     if (!applied && after.status !== end.to) {

@@ -143,7 +143,12 @@ export function makeValidateInput(deps: ActivityDeps) {
       await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) });
       return result(false, v);
     }
-    const index: ChunkIndex = { endpoint: batch.endpoint, inputBlobKey: file.blob_key, chunks: v.chunks };
+    const index: ChunkIndex = {
+      endpoint: batch.endpoint,
+      inputBlobKey: file.blob_key,
+      model: v.model,
+      chunks: v.chunks,
+    };
     await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
     return result(true, v);
   };

@@ -114,16 +114,24 @@ export async function batchWorkflow({
     total: validation.total,
     model: validation.model,
   });
+  let finalizingEntered = false;
+  /** in_progress -> finalizing; false when a cancel reached the store first. */
+  const enterFinalizing = async (): Promise<boolean> => {
+    const finalizing = await transition({ batchId, from: ['in_progress'], to: 'finalizing' });
+    if (finalizing.applied) {
+      finalizingEntered = true;
+      enter('finalizing');
+    }
+    return finalizing.applied;
+  };
   let outcome: Outcome = 'cancelled';
   if (started.applied && !progress.cancelRequested) {
     enter('in_progress');
-    outcome = await runUntilStopped(batchId, validation, progress, () => setCurrentDetails(describe(progress)));
+    outcome = await runUntilStopped(batchId, validation, progress, enterFinalizing, () =>
+      setCurrentDetails(describe(progress)),
+    );
   }
-  if (outcome !== 'cancelled') {
-    const finalizing = await transition({ batchId, from: ['in_progress'], to: 'finalizing' });
-    if (finalizing.applied) enter('finalizing');
-    else outcome = 'cancelled'; // a cancel reached the store first
-  }
+  if (outcome !== 'cancelled' && !finalizingEntered && !(await enterFinalizing())) outcome = 'cancelled';
   if (outcome === 'cancelled') enter('cancelling');
   return end(await finalize({ batchId, outcome }), enter);
 }
@@ -138,6 +146,7 @@ async function runUntilStopped(
   batchId: string,
   validation: ValidateInputResult,
   progress: BatchProgress,
+  enterFinalizing: () => Promise<boolean>,
   onProgress: () => void,
 ): Promise<Outcome> {
   const timerScope = new CancellationScope();
@@ -168,9 +177,13 @@ async function runUntilStopped(
   }
   // Expired or cancelled: stop scheduling, cancel in-flight chunks and wait until each has committed.
   workScope.cancel();
+  let outcome: Outcome = first === 'expired' ? 'expired' : 'cancelled';
+  // The window has closed: the batch is finalizing from now on (a cancel from here is refused), while the chunks
+  // commit. A cancel that reached the store first wins.
+  if (outcome === 'expired' && !(await enterFinalizing())) outcome = 'cancelled';
   await work;
   timerScope.cancel();
-  return first === 'expired' ? 'expired' : 'cancelled';
+  return outcome;
 }
 
 /** A sliding window of chunk activities: at most `validation.window` in flight. */
