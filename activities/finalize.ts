@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -83,6 +83,14 @@ export function makeFinalize(deps: ActivityDeps) {
     }
     await deps.batches.clearChunkProgress(batchId);
     await deps.blobs.delete(keys.dir);
+    log.info('finalized', {
+      status: after.status,
+      completed: after.completed,
+      failed: after.failed,
+      unfinished: unfinished.n,
+      outputFileId,
+      errorFileId,
+    });
     return summary(after, unfinished.n);
   };
 }

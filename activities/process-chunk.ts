@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
 import { ChunkWriter, loadChunkIndex, loadChunkState } from './chunk-state';
@@ -27,6 +27,9 @@ export function makeProcessChunk(deps: ActivityDeps) {
     state.attempt = attempt;
     await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(state));
     // Resume: trim each part file to its last checkpointed length, dropping any partial tail.
+    if (state.done.length > 0 || attempt > 1) {
+      log.info('chunk resumes from its checkpoint', { chunk, attempt, done: state.done.length, of: spec.count });
+    }
     const outFile = await deps.blobs.openAppend(keys.out(chunk), state.outBytes);
     const errFile = await deps.blobs.openAppend(keys.err(chunk), state.errBytes);
     const stop = new AbortController();
@@ -55,7 +58,11 @@ export function makeProcessChunk(deps: ActivityDeps) {
       await errFile.close();
     }
     // Cancelled (batch cancel or expiry): the committed results stay; rethrow so the workflow sees it.
-    if (ctx.cancellationSignal.aborted) await ctx.cancelled;
+    if (ctx.cancellationSignal.aborted) {
+      log.info('chunk stopped by cancel or expiry', { chunk, done: writer.committed.done.length, of: spec.count });
+      await ctx.cancelled;
+    }
+    log.debug('chunk done', { chunk, completed: writer.committed.completed, failed: writer.committed.failed });
     return { completed: writer.committed.completed, failed: writer.committed.failed };
   };
 }

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchKeys, type ActivityDeps, type ChunkIndex, type ChunkSpec } from './deps';
 import { checkLine, embeddingInputs, parseLine, type LineError } from './input-line';
@@ -140,6 +140,7 @@ export function makeValidateInput(deps: ActivityDeps) {
     if (v.total === 0)
       v.report({ code: 'empty_file', message: 'The input file has no requests.', param: null, line: null });
     if (v.errorCount > 0) {
+      log.info('validation failed', { total: v.total, errors: v.errorCount, first: v.errors[0]?.code });
       await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) });
       return result(false, v);
     }
@@ -150,6 +151,7 @@ export function makeValidateInput(deps: ActivityDeps) {
       chunks: v.chunks,
     };
     await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
+    log.info('validated', { total: v.total, chunks: v.chunks.length, model: v.model });
     return result(true, v);
   };
 }

@@ -7,11 +7,26 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { newRequestId } from './common/ids';
+import { NestPinoLogger, createLogger } from './logging/logger';
 import type { AppConfig } from './config/config';
 import type { Storage } from './storage/storage';
 
 /** Probes and scrapers are never rate limited. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** A batch id in a request path (/v1/batches/batch_...). */
+const BATCH_IN_PATH = /^\/v1\/batches\/(batch_[A-Za-z0-9_-]{1,100})/;
+
+/** Fastify's child-logger factory: a request about a batch logs its id on every line, from "incoming request" on. */
+function batchRequestLogger(
+  logger: { child(bindings: object, opts: object): unknown },
+  bindings: object,
+  opts: object,
+  rawReq: { url?: string },
+): unknown {
+  const batchId = BATCH_IN_PATH.exec(rawReq.url ?? '')?.[1];
+  return logger.child(batchId ? { ...bindings, batchId } : bindings, opts);
+}
 
 /** JSON bodies past this size are refused before parsing (batch create and cancel bodies are small). */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -21,12 +36,13 @@ export async function createApp(config: AppConfig, storage?: Storage): Promise<N
   const adapter = new FastifyAdapter({
     logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
     genReqId: () => newRequestId(),
+    childLoggerFactory: batchRequestLogger as never,
     bodyLimit: JSON_BODY_LIMIT,
     // Multipart uploads are long streams; the default 30 s request timeout must not cut a 200 MB upload.
     requestTimeout: 0,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, storage), adapter, {
-    logger: config.LOG_LEVEL === 'silent' ? false : ['error', 'warn'],
+    logger: config.LOG_LEVEL === 'silent' ? false : new NestPinoLogger(createLogger(config.LOG_LEVEL, 'api')),
   });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (req, reply) => {

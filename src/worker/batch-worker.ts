@@ -5,6 +5,7 @@ import type { ActivityDeps } from '../../activities/deps';
 import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
 import { loadRouting } from '../config/upstreams';
+import { TemporalPinoLogger, createLogger } from '../logging/logger';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 import { gaugeFrom } from '../metrics/metrics';
 import type { AppConfig } from '../config/config';
@@ -59,7 +60,9 @@ export function installTemporalRuntime(level: AppConfig['LOG_LEVEL']): void {
     silent: 'ERROR',
   };
   try {
-    Runtime.install({ logger: new DefaultLogger(map[level]) });
+    const logger =
+      level === 'silent' ? new DefaultLogger(map[level]) : new TemporalPinoLogger(createLogger(level, 'worker'));
+    Runtime.install({ logger });
   } catch (err) {
     // Another module instance in this process (a test file) installed it first: that runtime stays.
     if (!(err instanceof IllegalStateError)) throw err;

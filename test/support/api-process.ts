@@ -7,13 +7,15 @@ import { envFor } from './worker-process';
 export interface ApiProcess {
   child: ChildProcess;
   baseURL: string;
+  /** Everything it printed so far. */
+  output(): string;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts `node dist/src/api.js` with `config` on `port` and waits until it listens. */
-export async function spawnApi(config: AppConfig, port: number): Promise<ApiProcess> {
+export async function spawnApi(config: AppConfig, port: number, env: Record<string, string> = {}): Promise<ApiProcess> {
   const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'api.js')], {
-    env: { ...process.env, ...envFor(config), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...envFor(config), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -29,6 +31,7 @@ export async function spawnApi(config: AppConfig, port: number): Promise<ApiProc
   return {
     child,
     baseURL: `http://127.0.0.1:${port}/v1`,
+    output: () => out,
     kill: async (signal) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

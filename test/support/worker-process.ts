@@ -20,9 +20,9 @@ export function envFor(config: AppConfig): Record<string, string> {
 }
 
 /** Starts `node dist/src/worker.js` with `config` and waits until it polls. */
-export async function spawnWorker(config: AppConfig): Promise<WorkerProcess> {
+export async function spawnWorker(config: AppConfig, env: Record<string, string> = {}): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
-    env: { ...process.env, ...envFor(config), LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...envFor(config), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
