@@ -45,21 +45,37 @@ describe('UpstreamClient against a real HTTP simulator', () => {
     expect(sim.calls('slow')).toBe(4);
   });
 
-  it('reports upstream_unreachable when nothing listens', async () => {
-    const dead = new UpstreamClient({
+  const deadUpstream = (outageToleranceMs: number) =>
+    new UpstreamClient({
       name: 'dead',
       baseUrl: 'http://127.0.0.1:9/v1',
       concurrency: 1,
       timeoutMs: 500,
       maxRetries: 1,
       retryBaseMs: 1,
-      retryMaxMs: 10,
+      retryMaxMs: 300,
+      outageToleranceMs,
     });
+
+  it('reports upstream_unreachable when nothing listens and no outage is tolerated', async () => {
+    const dead = deadUpstream(0);
     await expect(dead.send('/v1/embeddings', '{}', signal)).resolves.toMatchObject({
       kind: 'error',
       code: 'upstream_unreachable',
       attempts: 2,
     });
+    await dead.close();
+  });
+
+  it('keeps waiting for an upstream that refuses connections until the outage tolerance runs out', async () => {
+    const dead = deadUpstream(1500);
+    const started = Date.now();
+    await expect(dead.send('/v1/embeddings', '{}', signal)).resolves.toMatchObject({
+      kind: 'error',
+      code: 'upstream_unreachable',
+    });
+    // Retries past maxRetries while within the tolerance, then the normal retries, then the final answer.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     await dead.close();
   });
 

@@ -14,6 +14,11 @@ export interface UpstreamOptions {
   maxRetries: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * While connections are refused (the upstream is down, not answering badly), retries do not use up
+   * `maxRetries` until the upstream has been unreachable this long; default 10 minutes.
+   */
+  outageToleranceMs?: number;
   requestsPerMinute?: number;
   tokensPerMinute?: number;
 }
@@ -35,6 +40,19 @@ export type UpstreamResult =
 
 /** Thrown when the caller's signal aborts (chunk cancelled): the request has no result. */
 export class UpstreamAbortedError extends Error {}
+
+/** Errors that mean no connection could be made: the upstream is down or unreachable, the request never ran. */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const DEFAULT_OUTAGE_TOLERANCE_MS = 10 * 60 * 1000;
+/** How often requests look again while their upstream is down. */
+const OUTAGE_PROBE_MS = 2000;
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500;
 
@@ -64,6 +82,8 @@ export class UpstreamClient {
   private readonly tpm?: RateLimiter;
   private readonly agent: Agent;
   private readonly base: string;
+  /** When this upstream last answered anything (or when the client was made). */
+  private lastContact = Date.now();
 
   constructor(private readonly opts: UpstreamOptions) {
     this.limiter = new ConcurrencyLimiter(opts.concurrency);
@@ -104,6 +124,11 @@ export class UpstreamClient {
         else this.limiter.onSuccess();
         if (!RETRYABLE_STATUS(outcome.status) || last) return { ...outcome, attempts: attempt };
         await this.backoff(attempt, signal, outcome.retryAfter);
+      } else if (outcome.connectFailed && this.withinOutage()) {
+        // The upstream is down: wait for it without spending this request's retries, probing every few seconds
+        // so the batch picks up soon after it is back.
+        attempt--;
+        await this.backoff(1, signal, Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random())));
       } else {
         if (last) return { ...outcome, attempts: attempt };
         await this.backoff(attempt, signal);
@@ -147,6 +172,7 @@ export class UpstreamClient {
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
       });
+      this.lastContact = Date.now();
       const buf = Buffer.from(await res.body.arrayBuffer());
       const requestId = res.headers['x-request-id'];
       return {
@@ -158,7 +184,8 @@ export class UpstreamClient {
       };
     } catch (err) {
       if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
-      return { kind: 'error' as const, ...classifyNetworkError(err) };
+      const code = (err as { code?: string }).code ?? '';
+      return { kind: 'error' as const, ...classifyNetworkError(err), connectFailed: CONNECT_FAILURES.has(code) };
     } finally {
       stopTimer();
       this.limiter.release();
@@ -175,6 +202,10 @@ export class UpstreamClient {
       // The only rejection of an abortable sleep is the abort itself.
       throw new UpstreamAbortedError('chunk cancelled');
     }
+  }
+
+  private withinOutage(): boolean {
+    return Date.now() - this.lastContact < (this.opts.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS);
   }
 
   /** Closes pooled connections. */

@@ -6,6 +6,8 @@ export interface RetrySettings {
   maxRetries: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** How long an upstream may refuse connections before its requests fail (UPSTREAM_OUTAGE_TOLERANCE_MS). */
+  outageToleranceMs?: number;
 }
 
 const patternOf = (glob: string): RegExp =>

@@ -61,6 +61,8 @@ export const configSchema = z.object({
   UPSTREAM_MAX_RETRIES: int(0, 100).default(5),
   UPSTREAM_RETRY_BASE_MS: int(0).default(1000),
   UPSTREAM_RETRY_MAX_MS: int(0).default(60000),
+  /** An upstream refusing connections is waited for this long before its requests fail as upstream_unreachable. */
+  UPSTREAM_OUTAGE_TOLERANCE_MS: int(0).default(600000),
   COMPLETION_WINDOW_SECONDS: int(1).default(86400),
   CHUNK_SIZE: int(1, 50000).default(500),
   CHUNK_WINDOW: int(1, 1000).default(8),

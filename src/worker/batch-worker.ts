@@ -27,6 +27,7 @@ export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps 
     maxRetries: config.UPSTREAM_MAX_RETRIES,
     retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
     retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
+    outageToleranceMs: config.UPSTREAM_OUTAGE_TOLERANCE_MS,
   });
   return {
     files: storage.files,
