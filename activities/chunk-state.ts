@@ -3,7 +3,20 @@ import type { BlobAppender, BlobStore } from '../src/storage/blob.store';
 import { batchKeys, type ChunkIndex } from './deps';
 import type { ResultLine } from './result-line';
 
-/** A chunk's checkpoint: how far its part files are valid and which request ordinals are done. */
+/** How much of one attempt's part files is valid. */
+export interface ChunkPart {
+  attempt: number;
+  outBytes: number;
+  errBytes: number;
+}
+
+/**
+ * A chunk's checkpoint: how far its part files are valid and which request ordinals are done. Each activity
+ * attempt writes its own part files: `outBytes`/`errBytes` are the valid lengths of the current attempt's, and
+ * `earlier` the frozen valid lengths of the attempts before it. An attempt Temporal gave up on (it lost its
+ * heartbeat) may still be running; whatever it appends lands past its frozen length, in its own files, and is
+ * never read.
+ */
 export interface ChunkState {
   outBytes: number;
   errBytes: number;
@@ -11,8 +24,27 @@ export interface ChunkState {
   completed: number;
   failed: number;
   usage: Usage;
-  /** The activity attempt that owns the part files; an older attempt still running must stop writing. */
+  /** The activity attempt that owns the current part files (0 or absent: files named without an attempt). */
   attempt?: number;
+  /** Earlier attempts' parts, in order. */
+  earlier?: ChunkPart[];
+}
+
+/** Every part of a chunk in order, the current attempt's last. */
+export function partsOf(state: ChunkState): ChunkPart[] {
+  return [
+    ...(state.earlier ?? []),
+    { attempt: state.attempt ?? 0, outBytes: state.outBytes, errBytes: state.errBytes },
+  ];
+}
+
+/** Hands the chunk to `attempt`: the current part is frozen and the attempt starts new, empty part files. */
+export function claimChunk(state: ChunkState, attempt: number): void {
+  const current = { attempt: state.attempt ?? 0, outBytes: state.outBytes, errBytes: state.errBytes };
+  if (current.outBytes > 0 || current.errBytes > 0) state.earlier = [...(state.earlier ?? []), current];
+  state.attempt = attempt;
+  state.outBytes = 0;
+  state.errBytes = 0;
 }
 
 /** The state of a chunk that has not started. */
@@ -25,9 +57,17 @@ export const emptyChunkState = (): ChunkState => ({
   usage: emptyUsage(),
 });
 
-/** Reads a chunk's last checkpoint (or the empty state). */
-export async function loadChunkState(blobs: BlobStore, batchId: string, chunk: number): Promise<ChunkState> {
-  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk));
+/**
+ * Reads the checkpoint `attempt` wrote (or the empty state). Each attempt writes its own state file; which one
+ * is current is recorded in the metadata store (BatchStore.chunkOwners), set by compare-and-set.
+ */
+export async function loadChunkState(
+  blobs: BlobStore,
+  batchId: string,
+  chunk: number,
+  attempt: number,
+): Promise<ChunkState> {
+  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, attempt));
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
 }
 

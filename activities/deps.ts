@@ -23,13 +23,17 @@ export interface ActivityDeps {
   settings: ActivitySettings;
 }
 
+/** Attempt 0 names the part files of checkpoints written before part files were per attempt. */
+const partTag = (attempt: number): string => (attempt > 0 ? `.a${attempt}` : '');
+
 /** Where a batch's working blobs live. */
 export const batchKeys = (batchId: string) => ({
   dir: `batches/${batchId}`,
   index: `batches/${batchId}/index.json`,
-  out: (chunk: number) => `batches/${batchId}/chunks/${chunk}.out.jsonl`,
-  err: (chunk: number) => `batches/${batchId}/chunks/${chunk}.err.jsonl`,
-  state: (chunk: number) => `batches/${batchId}/chunks/${chunk}.state.json`,
+  /** A chunk's part files are per attempt, so an attempt Temporal gave up on can never write into its successor's. */
+  out: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.out.jsonl`,
+  err: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.err.jsonl`,
+  state: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.state.json`,
 });
 
 /** A chunk of the input: its byte range and how many requests it holds. */

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { derivedFileId } from '../src/common/ids';
 import { addUsage, emptyUsage, type BatchRow, type BatchStatus } from '../src/storage/batch.store';
-import { loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
+import { loadChunkIndex, loadChunkState, partsOf, type ChunkState } from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
 import { errorLine } from './result-line';
@@ -43,7 +43,10 @@ export function makeFinalize(deps: ActivityDeps) {
     const end = END[outcome];
     if (batch.status === end.to) return summary(batch, 0);
     const index = await loadChunkIndex(deps.blobs, batchId);
-    const states = index ? await Promise.all(index.chunks.map((_, i) => loadChunkState(deps.blobs, batchId, i))) : [];
+    const owners = await deps.batches.chunkOwners(batchId);
+    const states = index
+      ? await Promise.all(index.chunks.map((_, i) => loadChunkState(deps.blobs, batchId, i, owners.get(i) ?? 0)))
+      : [];
     const unfinished = { n: 0 };
     const keys = batchKeys(batchId);
     // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
@@ -104,14 +107,16 @@ function partStreams(
   deps: ActivityDeps,
   index: ChunkIndex | undefined,
   states: ChunkState[],
-  key: (chunk: number) => string,
+  key: (chunk: number, attempt: number) => string,
   field: 'outBytes' | 'errBytes',
   beat: () => void,
 ): Readable {
   async function* parts() {
     for (let i = 0; i < (index?.chunks.length ?? 0); i++) {
-      beat();
-      if (states[i][field] > 0) yield* deps.blobs.read(key(i), { start: 0, end: states[i][field] });
+      for (const part of partsOf(states[i])) {
+        beat();
+        if (part[field] > 0) yield* deps.blobs.read(key(i, part.attempt), { start: 0, end: part[field] });
+      }
     }
   }
   return Readable.from(parts());
@@ -123,7 +128,7 @@ async function* errorLines(
   batchId: string,
   index: ChunkIndex | undefined,
   states: ChunkState[],
-  key: (chunk: number) => string,
+  key: (chunk: number, attempt: number) => string,
   reason: { code: string; message: string },
   unfinished: { n: number },
   beat: () => void,

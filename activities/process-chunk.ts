@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
-import { ChunkWriter, loadChunkIndex, loadChunkState } from './chunk-state';
+import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
 import type { RequestLine } from './input-line';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
@@ -20,29 +20,33 @@ export function makeProcessChunk(deps: ActivityDeps) {
       throw ApplicationFailure.create({ type: 'ChunkNotFound', message: `${batchId}#${chunk}`, nonRetryable: true });
     }
     const keys = batchKeys(batchId);
-    const state = await loadChunkState(deps.blobs, batchId, chunk);
-    // Claim the chunk before touching its part files: an earlier attempt that Temporal gave up on (heartbeat
-    // timeout) may still be running, and it checks this claim before each commit and stops.
+    // The current checkpoint is the one its owner (the last attempt to claim the chunk) wrote.
+    const owner = (await deps.batches.chunkOwners(batchId)).get(chunk) ?? 0;
+    const state = await loadChunkState(deps.blobs, batchId, chunk, owner);
+    // Claim the chunk before sending anything: an earlier attempt that Temporal gave up on (heartbeat timeout) may
+    // still be running; from now on its checkpoints are refused and it stops. Its own files are never read past
+    // the lengths frozen here.
     const attempt = ctx.info.attempt;
-    state.attempt = attempt;
-    await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(state));
-    // Resume: trim each part file to its last checkpointed length, dropping any partial tail.
+    claimChunk(state, attempt);
+    const stop = new AbortController();
+    const superseded = () => {
+      stop.abort();
+      return ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt ${attempt} superseded` });
+    };
+    const persist = async (s: ChunkState) => {
+      // The state file first, then the compare-and-set that makes it current.
+      await deps.blobs.writeBuffer(keys.state(chunk, attempt), JSON.stringify(s));
+      if (!(await deps.batches.saveChunkProgress(batchId, chunk, s, attempt))) throw superseded();
+    };
+    await persist(state);
     if (state.done.length > 0 || attempt > 1) {
       log.info('chunk resumes from its checkpoint', { chunk, attempt, done: state.done.length, of: spec.count });
     }
-    const outFile = await deps.blobs.openAppend(keys.out(chunk), state.outBytes);
-    const errFile = await deps.blobs.openAppend(keys.err(chunk), state.errBytes);
-    const stop = new AbortController();
+    // This attempt's own part files, empty; the earlier attempts' stay as their last checkpoint left them.
+    const outFile = await deps.blobs.openAppend(keys.out(chunk, attempt), 0);
+    const errFile = await deps.blobs.openAppend(keys.err(chunk, attempt), 0);
     ctx.cancellationSignal.addEventListener('abort', () => stop.abort(), { once: true });
-    const writer = new ChunkWriter(state, outFile, errFile, async (s) => {
-      const current = await loadChunkState(deps.blobs, batchId, chunk);
-      if ((current.attempt ?? 0) > attempt) {
-        stop.abort();
-        throw ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt ${attempt} superseded` });
-      }
-      await deps.blobs.writeBuffer(keys.state(chunk), JSON.stringify(s));
-      await deps.batches.saveChunkProgress(batchId, chunk, s);
-    });
+    const writer = new ChunkWriter(state, outFile, errFile, persist);
     // Heartbeat on every tick, whether or not the checkpoint succeeds: a store that is briefly locked must not
     // make Temporal think the worker died and start a second attempt of this chunk.
     const ticker = setInterval(() => {

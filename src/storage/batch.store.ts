@@ -141,14 +141,36 @@ export class BatchStore {
     await this.db.updateTable('batches').set(patch).where('id', '=', id).execute();
   }
 
-  /** Records a chunk's progress at a checkpoint (absolute values, so a retried chunk cannot double count). */
-  async saveChunkProgress(batchId: string, chunk: number, progress: Progress): Promise<void> {
-    const row = { completed: progress.completed, failed: progress.failed, usage: JSON.stringify(progress.usage) };
-    await this.db
+  /**
+   * Records a chunk's progress at a checkpoint of `attempt` (absolute values, so a retried chunk cannot double
+   * count). Compare-and-set: only the attempt that owns the chunk, or a newer one, may write; false when a newer
+   * attempt owns it.
+   */
+  async saveChunkProgress(batchId: string, chunk: number, progress: Progress, attempt = 0): Promise<boolean> {
+    const row = {
+      completed: progress.completed,
+      failed: progress.failed,
+      usage: JSON.stringify(progress.usage),
+      attempt,
+    };
+    const result = await this.db
       .insertInto('chunk_progress')
       .values({ batch_id: batchId, chunk, ...row })
-      .onConflict((oc) => oc.columns(['batch_id', 'chunk']).doUpdateSet(row))
+      .onConflict((oc) =>
+        oc.columns(['batch_id', 'chunk']).doUpdateSet(row).where('chunk_progress.attempt', '<=', attempt),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  /** The attempt that owns each chunk with a checkpoint (chunks without one are absent). */
+  async chunkOwners(batchId: string): Promise<Map<number, number>> {
+    const rows = await this.db
+      .selectFrom('chunk_progress')
+      .select(['chunk', 'attempt'])
+      .where('batch_id', '=', batchId)
       .execute();
+    return new Map(rows.map((r) => [Number(r.chunk), Number(r.attempt)]));
   }
 
   /** Progress summed over a batch's chunks. */

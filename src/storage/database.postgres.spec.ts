@@ -56,7 +56,7 @@ describe('the PostgreSQL metadata store', () => {
 
     const second = await openStore();
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db.kysely);
-    expect(applied.rows.map((r) => r.name)).toEqual(['001-initial']);
+    expect(applied.rows.map((r) => r.name)).toEqual(['001-initial', '002-chunk-attempt']);
     expect((await second.batches.getById('batch-1'))?.status).toBe('validating');
   });
 

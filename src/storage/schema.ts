@@ -52,6 +52,8 @@ export interface ChunkProgressTable {
   completed: number;
   failed: number;
   usage: string;
+  /** The activity attempt that owns the chunk's checkpoints. */
+  attempt: Generated<number>;
 }
 
 /** The database as Kysely sees it. */

@@ -143,4 +143,20 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     expect((await batches.chunkProgress('b1')).completed).toBe(0);
     expect((await batches.chunkProgress('b2')).completed).toBe(9);
   });
+
+  it('accepts a chunk checkpoint only from the attempt that owns the chunk or a newer one', async () => {
+    const { batches } = storage;
+    expect(await batches.saveChunkProgress('b1', 0, progress(1, 0, 10), 1)).toBe(true);
+    expect(await batches.saveChunkProgress('b1', 0, progress(2, 0, 20), 1)).toBe(true);
+    expect(await batches.saveChunkProgress('b1', 0, progress(2, 0, 20), 3)).toBe(true); // attempt 3 claims it
+    expect(await batches.saveChunkProgress('b1', 0, progress(9, 9, 90), 2)).toBe(false); // a stale attempt is refused
+    expect(await batches.saveChunkProgress('b1', 1, progress(1, 0, 5), 2)).toBe(true);
+    expect(await batches.chunkOwners('b1')).toEqual(
+      new Map([
+        [0, 3],
+        [1, 2],
+      ]),
+    );
+    expect((await batches.chunkProgress('b1')).completed).toBe(3);
+  });
 });
