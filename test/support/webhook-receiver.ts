@@ -33,6 +33,8 @@ export interface WebhookDelivery {
   verified: boolean;
   /** The official openai SDK's `webhooks.unwrap` accepted it too. */
   verifiedBySdk: boolean;
+  /** Unix milliseconds at arrival. */
+  receivedAt: number;
   /** 1 for the first delivery of this webhook-id, 2 for the next, ... */
   attempt: number;
   /** What the receiver answered. */
@@ -102,6 +104,7 @@ export class WebhookReceiver {
         () => true,
         () => false,
       ),
+      receivedAt: Date.now(),
       attempt: this.deliveries.filter((d) => d.webhookId === webhookId).length + 1,
       answer: 0,
     };
