@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { loadConfig } from '../src/config/config';
 import { verifyWebhook, WebhookReceiver } from '../test/support/webhook-receiver';
 import { signWebhook, WebhookSender } from './webhook-sender';
 
@@ -24,6 +25,23 @@ describe('signWebhook', () => {
     expect(verifyWebhook(secret, { ...headers, 'webhook-signature': signature }, body + ' ')).toBe(false);
     const other = secret === PLAIN ? WHSEC : PLAIN;
     expect(verifyWebhook(other, { ...headers, 'webhook-signature': signature }, body)).toBe(false);
+  });
+});
+
+describe('WebhookSender.fromConfig', () => {
+  it('builds no sender without WEBHOOK_URL, so validation tells the workflow to send nothing', async () => {
+    expect(WebhookSender.fromConfig(loadConfig({}))).toBeUndefined();
+    const sender = WebhookSender.fromConfig(
+      loadConfig({ WEBHOOK_URL: 'https://hooks.example.com/b', WEBHOOK_SECRET: PLAIN, WEBHOOK_TIMEOUT_MS: '2000' }),
+    );
+    expect(sender?.options).toEqual({
+      url: 'https://hooks.example.com/b',
+      secret: PLAIN,
+      timeoutMs: 2000,
+      retryInitialMs: 1000,
+      retryMaxMs: 3600000,
+    });
+    await sender?.close();
   });
 });
 
