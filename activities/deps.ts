@@ -2,6 +2,7 @@ import type { BatchStore } from '../src/storage/batch.store';
 import type { BlobStore } from '../src/storage/blob.store';
 import type { FileStore } from '../src/storage/file.store';
 import type { UpstreamRouter } from './upstream-router';
+import type { WebhookSender } from './webhook-sender';
 
 /** Settings the activities read. */
 export interface ActivitySettings {
@@ -21,6 +22,8 @@ export interface ActivityDeps {
   blobs: BlobStore;
   router: UpstreamRouter;
   settings: ActivitySettings;
+  /** Present when WEBHOOK_URL is set: end states are announced through it. */
+  webhook?: WebhookSender;
 }
 
 /** Attempt 0 names the part files of checkpoints written before part files were per attempt. */

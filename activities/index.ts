@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { makeFinalize } from './finalize';
+import { makeNotifyWebhook } from './notify-webhook';
 import { makeProcessChunk } from './process-chunk';
 import { makeTransition } from './transition';
 import { makeValidateInput } from './validate-input';
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     transition: makeTransition(deps),
     processChunk: makeProcessChunk(deps),
     finalize: makeFinalize(deps),
+    notifyWebhook: makeNotifyWebhook(deps),
   };
 }
 

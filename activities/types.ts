@@ -22,6 +22,8 @@ export interface ValidateInputResult {
   expiresAtMs: number;
   /** Heartbeat timeout for chunk activities (from the worker's configuration; absent in older histories). */
   heartbeatTimeoutMs?: number;
+  /** Whether the end state is announced to a webhook (the worker has WEBHOOK_URL; absent in older histories). */
+  webhooks?: boolean;
 }
 
 /** A compare-and-set status change. */
@@ -64,4 +66,19 @@ export interface FinalizeResult {
   completed: number;
   failed: number;
   unfinished: number;
+}
+
+/** The webhook events a batch sends, one per end state. */
+export type WebhookEventType = 'batch.completed' | 'batch.failed' | 'batch.expired' | 'batch.cancelled';
+
+/** Announces a batch's end state, which the store already holds. */
+export interface NotifyWebhookInput {
+  batchId: string;
+  type: WebhookEventType;
+}
+
+/** The receiver's 2xx status, or null when this worker has no webhook configured (nothing was sent). */
+export interface NotifyWebhookResult {
+  eventId: string;
+  status: number | null;
 }

@@ -108,6 +108,7 @@ export function makeValidateInput(deps: ActivityDeps) {
       chunkCount: v?.chunks.length ?? 0,
       window: settings.chunkWindow,
       heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
+      webhooks: deps.webhook !== undefined,
       model: v?.model ?? null,
       expiresAtMs: Number(batch.expires_at) * 1000,
     });

@@ -15,6 +15,7 @@ import {
 import type { BatchActivities } from '../activities';
 import type { BatchStatusName, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
 import { BATCH_MODEL, BATCH_STATUS } from './search-attributes';
+import { announceEnd } from './webhook';
 
 /** The workflow's only argument: the batch id (the workflow id is the same). */
 export interface BatchWorkflowInput {
@@ -95,14 +96,16 @@ export async function batchWorkflow({
   setCurrentDetails(describe(progress));
 
   const validation = await validateInput({ batchId });
+  const announce = (status: BatchStatusName) => announceEnd(batchId, status, validation.webhooks);
   if (!validation.ok) {
     const failed = await transition({ batchId, from: ['validating'], to: 'failed' });
     if (failed.applied) {
       enter('failed');
+      await announce('failed');
       return { status: 'failed' };
     }
     // A cancel landed during validation: the batch ends cancelled, with its validation errors recorded.
-    return end(await finalize({ batchId, outcome: 'cancelled' }), enter);
+    return end(await finalize({ batchId, outcome: 'cancelled' }), enter, announce);
   }
   progress.total = validation.total;
   progress.chunkCount = validation.chunkCount;
@@ -133,11 +136,17 @@ export async function batchWorkflow({
   }
   if (outcome !== 'cancelled' && !finalizingEntered && !(await enterFinalizing())) outcome = 'cancelled';
   if (outcome === 'cancelled') enter('cancelling');
-  return end(await finalize({ batchId, outcome }), enter);
+  return end(await finalize({ batchId, outcome }), enter, announce);
 }
 
-function end(result: FinalizeResult, enter: (s: BatchStatusName) => void): FinalizeResult {
+/** The end status is in the store once finalize returns: shown at once, then announced to the webhook. */
+async function end(
+  result: FinalizeResult,
+  enter: (s: BatchStatusName) => void,
+  announce: (s: BatchStatusName) => Promise<void>,
+): Promise<FinalizeResult> {
   enter(result.status);
+  await announce(result.status);
   return result;
 }
 

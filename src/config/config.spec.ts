@@ -51,6 +51,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ API_KEYS_FILE: join(dir, 'missing') })).toThrow(/API_KEYS_FILE/);
   });
 
+  it('requires WEBHOOK_SECRET when WEBHOOK_URL is set', () => {
+    const url = 'https://hooks.example.com/batches';
+    expect(() => loadConfig({ WEBHOOK_URL: url })).toThrow(ConfigError);
+    expect(() => loadConfig({ WEBHOOK_URL: url })).toThrow(
+      /^Invalid configuration:\n {2}WEBHOOK_SECRET: required when WEBHOOK_URL is set/,
+    );
+    expect(() => loadConfig({ WEBHOOK_URL: url, WEBHOOK_SECRET: 'short' })).toThrow(/WEBHOOK_SECRET: use at least 16/);
+    const config = loadConfig({ WEBHOOK_URL: url, WEBHOOK_SECRET: 'a-secret-of-16-chars' });
+    expect(config).toMatchObject({
+      WEBHOOK_URL: url,
+      WEBHOOK_TIMEOUT_MS: 10000,
+      WEBHOOK_RETRY_INITIAL_MS: 1000,
+      WEBHOOK_RETRY_MAX_MS: 3600000,
+    });
+    expect(loadConfig({}).WEBHOOK_URL).toBeUndefined();
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
@@ -60,6 +77,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_POOL_SIZE', '0'],
     ['LOG_LEVEL', 'loud'],
+    ['WEBHOOK_URL', 'ftp://hooks.example.com/'],
+    ['WEBHOOK_TIMEOUT_MS', '0'],
   ])('refuses a bad %s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}:`));

@@ -43,8 +43,13 @@ export const configSchema = z.object({
   S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   /** Webhooks: end-state events POSTed here, signed with WEBHOOK_SECRET (HMAC-SHA256). */
-  WEBHOOK_URL: z.url().optional(),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+  /** How long one delivery attempt may take, connect to response. */
+  WEBHOOK_TIMEOUT_MS: int(100, 60000).default(10000),
+  /** Delay before the first retry of a delivery; it doubles per attempt up to WEBHOOK_RETRY_MAX_MS, for a day. */
+  WEBHOOK_RETRY_INITIAL_MS: int(1).default(1000),
+  WEBHOOK_RETRY_MAX_MS: int(1).default(3600000),
   /** How often the retention schedule deletes expired files. */
   RETENTION_INTERVAL_SECONDS: int(1).default(3600),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
@@ -101,6 +106,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       `Invalid configuration:\n  HOST: ${config.HOST} is not loopback and no API_KEYS are set, which would open the API ` +
         'to the network without authentication. Set API_KEYS or API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true.',
+    );
+  }
+  if (config.WEBHOOK_URL && !config.WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'Invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URL is set (at least 16 characters), so ' +
+        'receivers can verify that deliveries come from this service.',
     );
   }
   return config;

@@ -40,6 +40,13 @@ export const tokensTotal = new Counter({
   labelNames: ['upstream', 'model', 'kind'] as const,
 });
 
+/** Webhook delivery attempts, by event type and outcome (delivered, retry, rejected, skipped). */
+export const webhookDeliveries = new Counter({
+  name: 'batch_webhook_deliveries_total',
+  help: 'Webhook delivery attempts by outcome: delivered (2xx), retry (will be retried), rejected (final), skipped',
+  labelNames: ['type', 'outcome'] as const,
+});
+
 /** A gauge whose value is read when scraped. */
 export function gaugeFrom(name: string, help: string, labelNames: string[], read: (g: Gauge) => void | Promise<void>) {
   const existing = register.getSingleMetric(name);

@@ -4,6 +4,7 @@ import { createActivities } from '../../activities';
 import type { ActivityDeps } from '../../activities/deps';
 import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
+import { WebhookSender } from '../../activities/webhook-sender';
 import { loadRouting } from '../config/upstreams';
 import { TemporalPinoLogger, createLogger } from '../logging/logger';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
@@ -42,6 +43,7 @@ export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps 
       heartbeatTimeoutMs: config.CHUNK_HEARTBEAT_TIMEOUT_MS,
       maxBatchRequests: config.MAX_BATCH_REQUESTS,
     },
+    webhook: WebhookSender.fromConfig(config),
   };
 }
 
@@ -107,6 +109,7 @@ export async function startBatchWorker(
   });
   const done = worker.run().finally(async () => {
     await deps.router.close();
+    await deps.webhook?.close();
     await connection.close();
   });
   return {

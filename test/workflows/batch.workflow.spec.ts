@@ -5,12 +5,23 @@ import { Worker } from '@temporalio/worker';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BatchActivities } from '../../activities';
-import type { FinalizeInput, ProcessChunkInput, TransitionInput, ValidateInputResult } from '../../activities/types';
+import { ApplicationFailure } from '@temporalio/common';
+import type {
+  FinalizeInput,
+  NotifyWebhookInput,
+  ProcessChunkInput,
+  TransitionInput,
+  ValidateInputResult,
+} from '../../activities/types';
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
 import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { batchWorkflow, cancelSignal, progressQuery } from '../../workflows';
 
-const HISTORY = join(__dirname, 'histories', 'batch-completed.json');
+/** Recorded histories: a batch on a deployment without a webhook (recorded before webhooks existed), and with one. */
+const HISTORIES = [
+  { file: 'batch-completed.json', workflowId: 'wf-recorded', batchId: 'recorded', webhooks: false },
+  { file: 'batch-completed-webhooks.json', workflowId: 'wf-recorded-webhooks', batchId: 'recorded-wh', webhooks: true },
+];
 
 /** Fake activities that record what the workflow asked for; chunks can be made to run until cancelled. */
 function fakeActivities(opts: {
@@ -18,11 +29,16 @@ function fakeActivities(opts: {
   chunkMs?: number;
   hang?: boolean;
   started?: 'applied' | 'cancelling';
+  /** Makes every webhook delivery fail for good. */
+  webhookRejects?: boolean;
 }) {
   const calls = {
     transitions: [] as TransitionInput[],
     chunks: [] as number[],
     finalize: [] as FinalizeInput[],
+    notify: [] as NotifyWebhookInput[],
+    /** Status writes and webhook deliveries, in order. */
+    ends: [] as string[],
     peak: 0,
   };
   let running = 0;
@@ -38,6 +54,7 @@ function fakeActivities(opts: {
     }),
     transition: async (input: TransitionInput) => {
       calls.transitions.push(input);
+      calls.ends.push(input.to);
       if (input.to === 'in_progress' && opts.started === 'cancelling') return { applied: false, status: 'cancelling' };
       return { applied: true, status: input.to };
     },
@@ -59,8 +76,17 @@ function fakeActivities(opts: {
     },
     finalize: async (input: FinalizeInput) => {
       calls.finalize.push(input);
+      calls.ends.push(input.outcome);
       const status = input.outcome === 'cancelled' ? 'cancelled' : input.outcome;
       return { status, completed: 0, failed: 0, unfinished: 0 };
+    },
+    notifyWebhook: async (input: NotifyWebhookInput) => {
+      calls.notify.push(input);
+      calls.ends.push(input.type);
+      if (opts.webhookRejects) {
+        throw ApplicationFailure.create({ type: 'WebhookRejected', message: 'answered 400', nonRetryable: true });
+      }
+      return { eventId: `evt_${input.batchId}`, status: 200 };
     },
   } as unknown as BatchActivities;
   return { activities, calls };
@@ -110,6 +136,7 @@ describe('batchWorkflow against a real dev server', () => {
     expect(calls.transitions.map((t) => t.to)).toEqual(['in_progress', 'finalizing']);
     expect(calls.transitions[0]).toMatchObject({ total: 50, model: 'gpt-test' });
     expect(calls.finalize).toEqual([{ batchId: 'b1', outcome: 'completed' }]);
+    expect(calls.notify).toEqual([]); // validation did not ask for webhooks
   });
 
   it('fails a batch whose validation failed, without running chunks', async () => {
@@ -175,26 +202,69 @@ describe('batchWorkflow against a real dev server', () => {
     expect(calls.finalize).toEqual([{ batchId: 'b5', outcome: 'cancelled' }]);
   });
 
-  it('replays a recorded history with the current workflow code (determinism guard)', async () => {
-    if (process.env.RECORD_HISTORIES === '1' || !existsSync(HISTORY)) {
-      // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
-      const { activities } = fakeActivities({ chunkMs: 20 });
-      const history = await run(activities, async (taskQueue) => {
-        const handle = await env.client.workflow.start(batchWorkflow, {
-          taskQueue,
-          workflowId: 'wf-recorded',
-          args: [{ batchId: 'recorded' }],
-        });
-        await handle.result();
-        return handle.fetchHistory();
-      });
-      writeFileSync(HISTORY, JSON.stringify(history));
-    }
-    const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(HISTORY, 'utf8')));
-    await Worker.runReplayHistory(
-      { workflowBundle: { codePath: process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE! } },
-      history,
-      'wf-recorded',
+  it.each([
+    ['completed', {}, ['in_progress', 'finalizing', 'completed', 'batch.completed']],
+    ['failed', { validation: { ok: false } }, ['failed', 'batch.failed']],
+    ['cancelled', { started: 'cancelling' as const }, ['in_progress', 'cancelled', 'batch.cancelled']],
+    [
+      'expired',
+      { hang: true, validation: { expiresAtMs: Date.now() + 2000 } },
+      ['in_progress', 'finalizing', 'expired', 'batch.expired'],
+    ],
+  ])('with a webhook, announces the end state %s once, after it is written', async (status, opts, ends) => {
+    const { activities, calls } = fakeActivities({
+      ...opts,
+      validation: { webhooks: true, ...('validation' in opts ? opts.validation : {}) },
+    });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-hook-${status}-${Date.now()}`,
+        args: [{ batchId: `hook-${status}` }],
+      }),
     );
+    expect(result.status).toBe(status);
+    expect(calls.ends).toEqual(ends);
+    expect(calls.notify).toEqual([{ batchId: `hook-${status}`, type: `batch.${status}` }]);
   });
+
+  it('ends the batch as it ended when the webhook refuses the event', async () => {
+    const { activities, calls } = fakeActivities({ validation: { webhooks: true }, webhookRejects: true });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-hook-refused-${Date.now()}`,
+        args: [{ batchId: 'b6' }],
+      }),
+    );
+    expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
+    expect(calls.notify).toEqual([{ batchId: 'b6', type: 'batch.completed' }]);
+  });
+
+  it.each(HISTORIES)(
+    'replays the recorded history $file with the current workflow code (determinism guard)',
+    async ({ file, workflowId, batchId, webhooks }) => {
+      const path = join(__dirname, 'histories', file);
+      if (process.env.RECORD_HISTORIES === '1' || !existsSync(path)) {
+        // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
+        const { activities } = fakeActivities({ chunkMs: 20, validation: webhooks ? { webhooks } : {} });
+        const history = await run(activities, async (taskQueue) => {
+          const handle = await env.client.workflow.start(batchWorkflow, {
+            taskQueue,
+            workflowId,
+            args: [{ batchId }],
+          });
+          await handle.result();
+          return handle.fetchHistory();
+        });
+        writeFileSync(path, JSON.stringify(history));
+      }
+      const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(path, 'utf8')));
+      await Worker.runReplayHistory(
+        { workflowBundle: { codePath: process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE! } },
+        history,
+        workflowId,
+      );
+    },
+  );
 });
