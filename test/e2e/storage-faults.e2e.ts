@@ -138,6 +138,7 @@ const runnable = process.env.TEST_BLOB_STORE !== 's3' && SmallDisk.available();
       endpoint: '/v1/chat/completions',
       completion_window: '24h',
     });
+    await worker?.kill('SIGKILL');
     worker = await spawnWorker(stack.config);
     await failingActivity(batch.id, 'finalize', 'ENOSPC');
     const stuck = await client.batches.retrieve(batch.id);
