@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
+import { retentionIndexesMigration } from './migrations/002-retention-indexes';
 import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
@@ -18,7 +19,10 @@ export interface Db {
 
 /** Versioned migrations, in order; they run at start. */
 function migrations(dialect: SqlDialect): MigrationProvider {
-  const all: Record<string, Migration> = { '001-initial': initialMigration(dialect) };
+  const all: Record<string, Migration> = {
+    '001-initial': initialMigration(dialect),
+    '002-retention-indexes': retentionIndexesMigration,
+  };
   return { getMigrations: async () => all };
 }
 
