@@ -45,8 +45,10 @@ export const configSchema = z.object({
   /** Webhooks: end-state events POSTed here, signed with WEBHOOK_SECRET (HMAC-SHA256). */
   WEBHOOK_URL: z.url().optional(),
   WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
-  /** How often the retention schedule deletes expired files. */
+  /** How often the maintenance schedule runs: it deletes expired files and restarts orphaned batches. */
   RETENTION_INTERVAL_SECONDS: int(1).default(3600),
+  /** A batch still validating this long after creation, with no workflow, is taken as orphaned and started. */
+  ORPHANED_BATCH_GRACE_SECONDS: int(1).default(60),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('batches'),
