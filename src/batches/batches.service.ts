@@ -2,14 +2,13 @@ import { listPage } from '../common/list-page';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { BATCH_ENDPOINT, BATCH_OWNER, BATCH_STATUS } from '../../workflows/search-attributes';
-import type { batchWorkflow } from '../../workflows';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
 import { newBatchId } from '../common/ids';
 import { newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
+import { startBatchWorkflow } from '../temporal/batch-workflow-start';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 import { LIVE_STATUSES, toBatchObject, type BatchObject } from './batch-object';
 import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
@@ -81,16 +80,10 @@ export class BatchesService {
 
   private async startWorkflow(row: NewBatch): Promise<void> {
     try {
-      await this.temporal.workflow.start<typeof batchWorkflow>('batchWorkflow', {
-        workflowId: row.id,
+      // Already started means the orphan reconciler got there first (this start was slow); the batch is running.
+      await startBatchWorkflow(this.temporal.workflow, row, {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
-        args: [{ batchId: row.id, heartbeatTimeoutMs: this.config.CHUNK_HEARTBEAT_TIMEOUT_MS }],
-        typedSearchAttributes: [
-          { key: BATCH_STATUS, value: 'validating' },
-          { key: BATCH_ENDPOINT, value: row.endpoint },
-          { key: BATCH_OWNER, value: row.owner },
-        ],
-        staticSummary: `batch ${row.endpoint} from ${row.input_file_id}`,
+        heartbeatTimeoutMs: this.config.CHUNK_HEARTBEAT_TIMEOUT_MS,
       });
     } catch (err) {
       this.logger.error({ err, batchId: row.id }, 'could not start the batch workflow');

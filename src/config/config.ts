@@ -50,8 +50,10 @@ export const configSchema = z.object({
   /** Delay before the first retry of a delivery; it doubles per attempt up to WEBHOOK_RETRY_MAX_MS, for a day. */
   WEBHOOK_RETRY_INITIAL_MS: int(1).default(1000),
   WEBHOOK_RETRY_MAX_MS: int(1).default(3600000),
-  /** How often the retention schedule deletes expired files. */
+  /** How often the maintenance schedule runs: it deletes expired files and restarts orphaned batches. */
   RETENTION_INTERVAL_SECONDS: int(1).default(3600),
+  /** A batch still validating this long after creation, with no workflow, is taken as orphaned and started. */
+  ORPHANED_BATCH_GRACE_SECONDS: int(1).default(60),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('batches'),

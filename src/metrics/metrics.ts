@@ -47,6 +47,18 @@ export const webhookDeliveries = new Counter({
   labelNames: ['type', 'outcome'] as const,
 });
 
+/** Expired files the maintenance schedule deleted, blob included. */
+export const retentionFilesDeleted = new Counter({
+  name: 'batch_retention_files_deleted_total',
+  help: 'Expired files deleted by the maintenance schedule, with their blobs',
+});
+
+/** Batches left without a workflow (the API stopped between insert and start) that maintenance started. */
+export const orphanedBatchesRestarted = new Counter({
+  name: 'batch_orphaned_batches_restarted_total',
+  help: 'Batches found without a workflow and started by the maintenance schedule',
+});
+
 /** A gauge whose value is read when scraped. */
 export function gaugeFrom(name: string, help: string, labelNames: string[], read: (g: Gauge) => void | Promise<void>) {
   const existing = register.getSingleMetric(name);

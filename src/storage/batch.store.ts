@@ -5,6 +5,9 @@ import type { BatchTable, Database } from './schema';
 export type BatchStatus =
   'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
 
+/** Statuses of a batch that has not ended: its workflow may still read the input file. */
+export const UNFINISHED_STATUSES: BatchStatus[] = ['validating', 'in_progress', 'finalizing', 'cancelling'];
+
 /** A stored batch row. */
 export type BatchRow = Selectable<BatchTable>;
 /** What is inserted for a new batch. */
@@ -123,6 +126,23 @@ export class BatchStore {
       .limit(limit + 1)
       .execute();
     return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+  }
+
+  /**
+   * Batches created at or before `createdBefore` whose processing never began (validating, or cancelled while
+   * validating), in creation order after `afterSeq`: those whose workflow may never have been started.
+   */
+  async listNotStarted(createdBefore: number, afterSeq: number, limit: number): Promise<BatchRow[]> {
+    return this.db
+      .selectFrom('batches')
+      .selectAll()
+      .where('status', 'in', ['validating', 'cancelling'])
+      .where('in_progress_at', 'is', null)
+      .where('created_at', '<=', createdBefore)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
   }
 
   /** Sets `to` (and the patch) only if the status is one of `from`; true when it did. */

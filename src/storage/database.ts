@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
 import { chunkAttemptMigration } from './migrations/002-chunk-attempt';
+import { retentionIndexesMigration } from './migrations/003-retention-indexes';
 import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
@@ -22,6 +23,7 @@ function migrations(dialect: SqlDialect): MigrationProvider {
   const all: Record<string, Migration> = {
     '001-initial': initialMigration(dialect),
     '002-chunk-attempt': chunkAttemptMigration,
+    '003-retention-indexes': retentionIndexesMigration,
   };
   return { getMigrations: async () => all };
 }

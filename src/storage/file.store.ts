@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import { UNFINISHED_STATUSES } from './batch.store';
 import type { Database, FileTable } from './schema';
 
 /** A stored file's metadata. */
@@ -13,6 +14,16 @@ export interface ListFilesQuery {
   order: 'asc' | 'desc';
   after?: string;
 }
+
+/** True for a file that an unfinished batch reads as its input (such a file is kept even once expired). */
+const inUseByBatch = (eb: ExpressionBuilder<Database, 'files'>) =>
+  eb.exists(
+    eb
+      .selectFrom('batches')
+      .select('batches.id')
+      .whereRef('batches.input_file_id', '=', 'files.id')
+      .where('batches.status', 'in', UNFINISHED_STATUSES),
+  );
 
 /** File metadata rows. Every read is scoped to an owner: another owner's file does not exist. */
 export class FileStore {
@@ -54,6 +65,33 @@ export class FileStore {
   /** Deletes the owner's file row; true when a row was removed. */
   async delete(owner: string, id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('files').where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** Files expired by `expiredBy` (Unix seconds) that no unfinished batch reads, in creation order after `afterSeq`. */
+  async listExpired(expiredBy: number, afterSeq: number, limit: number): Promise<FileRow[]> {
+    return this.db
+      .selectFrom('files')
+      .selectAll()
+      .where('expires_at', '<=', expiredBy)
+      .where('seq', '>', afterSeq)
+      .where((eb) => eb.not(inUseByBatch(eb)))
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  }
+
+  /**
+   * Deletes a file row if it is still expired by `expiredBy` and no unfinished batch reads it, in one statement, so a
+   * batch created from the file after it was listed keeps it. True when the row was removed.
+   */
+  async deleteExpired(id: string, expiredBy: number): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('files')
+      .where('id', '=', id)
+      .where('expires_at', '<=', expiredBy)
+      .where((eb) => eb.not(inUseByBatch(eb)))
+      .executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 }

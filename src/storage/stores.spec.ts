@@ -83,6 +83,86 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     expect(await files.get('o', 'f1')).toBeUndefined();
   });
 
+  it('lists expired files that no unfinished batch reads, and deletes one only while it stays so', async () => {
+    const { files, batches } = storage;
+    const expiring = (id: string, expires_at: number | null) => ({ ...file(id), expires_at });
+    for (const [id, at] of [
+      ['f1', 10],
+      ['f2', 20],
+      ['f3', null],
+      ['f4', 100],
+    ] as const) {
+      await files.insert(expiring(id, at));
+    }
+    // One expired input file per batch status: kept while the batch has not ended, free once it has.
+    const statuses = [
+      'validating',
+      'in_progress',
+      'finalizing',
+      'cancelling',
+      'completed',
+      'failed',
+      'expired',
+      'cancelled',
+    ];
+    for (const status of statuses) {
+      await files.insert(expiring(`in-${status}`, 10));
+      await batches.insert({ ...batch(`b-${status}`), input_file_id: `in-${status}`, status });
+    }
+    const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+    const free = ['f1', 'f2', 'in-completed', 'in-failed', 'in-expired', 'in-cancelled'];
+    expect(ids(await files.listExpired(50, 0, 100))).toEqual(free);
+    expect(ids(await files.listExpired(15, 0, 100))).toEqual([
+      'f1',
+      'in-completed',
+      'in-failed',
+      'in-expired',
+      'in-cancelled',
+    ]);
+
+    const first = await files.listExpired(50, 0, 4);
+    expect(ids(first)).toEqual(free.slice(0, 4));
+    expect(ids(await files.listExpired(50, first[3].seq, 4))).toEqual(free.slice(4));
+
+    expect(await files.deleteExpired('f4', 50)).toBe(false); // not expired yet
+    expect(await files.deleteExpired('f3', 50)).toBe(false); // never expires
+    expect(await files.deleteExpired('in-validating', 50)).toBe(false);
+    expect(await files.deleteExpired('f1', 50)).toBe(true);
+    expect(await files.deleteExpired('f1', 50)).toBe(false);
+    expect(await files.getById('f1')).toBeUndefined();
+    // A batch created from an expired file after it was listed keeps it.
+    await batches.insert({ ...batch('b-late'), input_file_id: 'f2' });
+    expect(await files.deleteExpired('f2', 50)).toBe(false);
+    expect(await batches.transition('b-late', ['validating'], 'failed')).toBe(true);
+    expect(await files.deleteExpired('f2', 50)).toBe(true);
+    expect(await batches.transition('b-in_progress', ['in_progress'], 'finalizing')).toBe(true);
+    expect(ids(await files.listExpired(50, 0, 100))).toEqual([
+      'in-completed',
+      'in-failed',
+      'in-expired',
+      'in-cancelled',
+    ]);
+  });
+
+  it('lists batches old enough whose processing never began, in creation order', async () => {
+    const { batches } = storage;
+    const at = (id: string, created_at: number, status: string, in_progress_at: number | null = null) =>
+      batches.insert({ ...batch(id), created_at, status, in_progress_at });
+    await at('b1', 10, 'validating');
+    await at('b2', 100, 'validating'); // too recent
+    await at('b3', 10, 'in_progress', 11);
+    await at('b4', 10, 'cancelling'); // cancelled while validating
+    await at('b5', 10, 'cancelling', 11);
+    await at('b6', 10, 'failed');
+    await at('b7', 50, 'validating');
+    const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+    expect(ids(await batches.listNotStarted(50, 0, 10))).toEqual(['b1', 'b4', 'b7']);
+    const first = await batches.listNotStarted(50, 0, 2);
+    expect(ids(first)).toEqual(['b1', 'b4']);
+    expect(ids(await batches.listNotStarted(50, first[1].seq, 2))).toEqual(['b7']);
+    expect(ids(await batches.listNotStarted(9, 0, 10))).toEqual([]);
+  });
+
   it('pages batches newest first and counts them by status', async () => {
     const { batches } = storage;
     for (const id of ['b1', 'b2', 'b3']) await batches.insert(batch(id));

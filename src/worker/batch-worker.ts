@@ -8,6 +8,7 @@ import { WebhookSender } from '../../activities/webhook-sender';
 import { loadRouting } from '../config/upstreams';
 import { TemporalPinoLogger, createLogger } from '../logging/logger';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
+import { setUpMaintenance } from './maintenance';
 import { gaugeFrom } from '../metrics/metrics';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
@@ -96,12 +97,13 @@ export async function startBatchWorker(
   await storage.blobs.sweepTemp?.();
   registerUpstreamGauges(deps.router);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const maintenance = await setUpMaintenance(config, storage, connection);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     ...source,
-    activities: createActivities(deps),
+    activities: { ...createActivities(deps), ...maintenance },
     // Heartbeats carry cancellation back to a chunk; sending them at least every second keeps cancel prompt.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
