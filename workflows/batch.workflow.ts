@@ -209,7 +209,9 @@ async function runChunks(
     while (next < validation.chunkCount || running.size > 0) {
       while (running.size < validation.window && next < validation.chunkCount) {
         const chunk = next++;
-        const task: Promise<void> = processChunk({ batchId, chunk }).then((r) => {
+        // The chunk's summary in the Web UI's pending activities and history: which requests it holds.
+        const summary = chunkSummary(chunk, validation.chunkCount, validation.total);
+        const task: Promise<void> = processChunk.executeWithOptions({ summary }, [{ batchId, chunk }]).then((r) => {
           running.delete(task);
           progress.completed += r.completed;
           progress.failed += r.failed;
@@ -224,6 +226,12 @@ async function runChunks(
     // On cancellation every in-flight chunk must finish committing before finalize reads its part files.
     await Promise.allSettled(running);
   }
+}
+
+/** "chunk 3 of 100: requests 1001-1500" (every chunk but the last holds the same number of requests). */
+function chunkSummary(chunk: number, chunkCount: number, total: number): string {
+  const size = Math.ceil(total / chunkCount);
+  return `chunk ${chunk + 1} of ${chunkCount}: requests ${chunk * size + 1}-${Math.min(total, (chunk + 1) * size)}`;
 }
 
 /** The workflow's current details in the Web UI, in words. */

@@ -122,13 +122,18 @@ describe('batchWorkflow against a real dev server', () => {
 
   it('runs every chunk through a window of at most `window` and finalizes completed', async () => {
     const { activities, calls } = fakeActivities({ chunkMs: 100 });
+    const workflowId = `wf-happy-${Date.now()}`;
     const result = await run(activities, (taskQueue) =>
-      env.client.workflow.execute(batchWorkflow, {
-        taskQueue,
-        workflowId: `wf-happy-${Date.now()}`,
-        args: [{ batchId: 'b1' }],
-      }),
+      env.client.workflow.execute(batchWorkflow, { taskQueue, workflowId, args: [{ batchId: 'b1' }] }),
     );
+    // Each chunk activity carries a summary for the Web UI: which requests it holds.
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const summaries = (history.events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processChunk')
+      .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString()) as string);
+    expect(summaries).toHaveLength(10);
+    expect(summaries).toContain('chunk 1 of 10: requests 1-5');
+    expect(summaries).toContain('chunk 10 of 10: requests 46-50');
     expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
     expect([...calls.chunks].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(calls.peak).toBeLessThanOrEqual(3);
