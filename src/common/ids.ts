@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 /** A url-safe random suffix: 18 random bytes -> 24 base64url characters. */
 function randomSuffix(): string {
@@ -17,8 +17,11 @@ let lineCounter = 0;
 /** A new output line id: `batch_req_` + 24 url-safe characters, unique across processes. */
 export const newBatchRequestId = (): string =>
   `batch_req_${linePrefix}${(lineCounter++).toString(36).padStart(12, '0')}`;
-/** A new API request id for the x-request-id header. */
-export const newRequestId = (): string => `req_${randomBytes(16).toString('hex')}`;
+/**
+ * A new API request id for the x-request-id header: `req_` + 32 hex characters (122 random bits). randomUUID
+ * draws from a cached entropy pool; a randomBytes call per request showed in the API's profile under load.
+ */
+export const newRequestId = (): string => `req_${randomUUID().replace(/-/g, '')}`;
 
 /** A stable file id derived from a name, so a retried finalize writes the same file row, never a second one. */
 export const derivedFileId = (name: string): string =>
