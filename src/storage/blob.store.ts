@@ -13,6 +13,19 @@ export class BlobTooLargeError extends Error {
   }
 }
 
+/** A pass-through stream that counts bytes and fails with BlobTooLargeError past `maxBytes`. */
+export function byteLimit(maxBytes: number): Transform & { readonly bytes: number } {
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) done(new BlobTooLargeError(maxBytes));
+      else done(null, chunk);
+    },
+  });
+  return Object.defineProperty(counter, 'bytes', { get: () => bytes }) as Transform & { readonly bytes: number };
+}
+
 /** An append handle on a blob, for chunk part files that grow and are checkpointed. */
 export interface BlobAppender {
   /** Bytes in the blob so far. */
@@ -83,18 +96,11 @@ export class FsBlobStore implements BlobStore {
     const tmp = join(this.root, 'tmp', `${hostname()}~${process.pid}~${randomBytes(12).toString('hex')}.part`);
     await mkdir(dirname(tmp), { recursive: true });
     await mkdir(dirname(target), { recursive: true });
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) done(new BlobTooLargeError(maxBytes));
-        else done(null, chunk);
-      },
-    });
+    const counter = byteLimit(maxBytes);
     try {
       await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
       await rename(tmp, target);
-      return bytes;
+      return counter.bytes;
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;

@@ -10,9 +10,9 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import type { AppConfig } from '../config/config';
-import { BlobTooLargeError, type BlobAppender, type BlobStore } from './blob.store';
+import { byteLimit, type BlobAppender, type BlobStore } from './blob.store';
 import { SegmentAppender, chainOf, endOf, segmentPath, type Segment } from './s3-segments';
 
 /** The configuration an S3 blob store reads. */
@@ -105,14 +105,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Streams `source` into `key` through a multipart upload, enforcing `maxBytes`; a failed upload is aborted. */
   async write(key: string, source: Readable, maxBytes = Number.MAX_SAFE_INTEGER): Promise<number> {
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) done(new BlobTooLargeError(maxBytes));
-        else done(null, chunk);
-      },
-    });
+    const counter = byteLimit(maxBytes);
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: this.path(key), Body: counter },
@@ -126,7 +119,7 @@ export class S3BlobStore implements BlobStore {
       // On a failed part or source, Upload aborts the multipart upload before `done()` rejects, so nothing is
       // left. (Its `abort()` method would reject at once, without waiting for that cleanup; it is not used.)
       await upload.done();
-      return bytes;
+      return counter.bytes;
     } catch (err) {
       counter.destroy();
       throw err;

@@ -2,12 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { AppConfig } from '../../src/config/config';
 
-/** A worker in its own process (`npm run start:worker`'s entry), so a test can SIGKILL it. */
-export interface WorkerProcess {
+/** One of the service's entry points (`dist/src/*.js`) in its own process, so a test can signal or kill it. */
+export interface EntryProcess {
   child: ChildProcess;
+  /** Everything it printed so far. */
   output(): string;
+  /** Sends `signal` and waits until it has exited (at once if it already has). */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
+
+/** A worker process (`npm run start:worker`'s entry). */
+export type WorkerProcess = EntryProcess;
 
 /** The environment that gives a child process the same configuration as `config`. */
 export function envFor(config: AppConfig): Record<string, string> {
@@ -19,23 +24,22 @@ export function envFor(config: AppConfig): Record<string, string> {
   return env;
 }
 
-/** Starts `node dist/src/worker.js` with `config` and waits until it polls. */
-export async function spawnWorker(config: AppConfig, env: Record<string, string> = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
-    env: { ...process.env, ...envFor(config), LOG_LEVEL: 'warn', ...env },
+/** Starts `node dist/src/<entry>.js` with `env` over this process's environment and waits for `ready` in its output. */
+export async function spawnEntry(entry: string, env: Record<string, string>, ready: string): Promise<EntryProcess> {
+  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', `${entry}.js`)], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const ready = new Promise<void>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (out.includes('worker polling')) resolve();
+      if (out.includes(ready)) resolve();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}:\n${out}`)));
+    child.once('exit', (code) => reject(new Error(`${entry} exited ${code}:\n${out}`)));
   });
-  await ready;
   return {
     child,
     output: () => out,
@@ -46,4 +50,9 @@ export async function spawnWorker(config: AppConfig, env: Record<string, string>
       await exited;
     },
   };
+}
+
+/** Starts `node dist/src/worker.js` with `config` (plus `env`) and waits until it polls. */
+export function spawnWorker(config: AppConfig, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  return spawnEntry('worker', { ...envFor(config), LOG_LEVEL: 'warn', ...env }, 'worker polling');
 }
