@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { prepared } from './prepared';
 import type { BatchTable, Database } from './schema';
 
 /** The batch status enum (contract.md, Lifecycle). */
@@ -86,7 +87,20 @@ export function addUsage(a: Usage, b: Usage): Usage {
 
 /** Batch rows and their per-chunk progress. Status changes are compare-and-set on the current status. */
 export class BatchStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly byOwnerAndId;
+  private readonly byId;
+  private readonly progressRows;
+
+  constructor(private readonly db: Kysely<Database>) {
+    const k = db as unknown as Kysely<never>;
+    this.byOwnerAndId = prepared(k, 2, (owner: string, id: string) =>
+      db.selectFrom('batches').selectAll().where('owner', '=', owner).where('id', '=', id),
+    );
+    this.byId = prepared(k, 1, (id: string) => db.selectFrom('batches').selectAll().where('id', '=', id));
+    this.progressRows = prepared(k, 1, (batchId: string) =>
+      db.selectFrom('chunk_progress').select(['completed', 'failed', 'usage']).where('batch_id', '=', batchId),
+    );
+  }
 
   /** Inserts a new batch row. */
   async insert(batch: NewBatch): Promise<void> {
@@ -95,12 +109,12 @@ export class BatchStore {
 
   /** The owner's batch, or undefined. */
   async get(owner: string, id: string): Promise<BatchRow | undefined> {
-    return this.db.selectFrom('batches').selectAll().where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+    return (await this.byOwnerAndId(owner, id))[0];
   }
 
   /** A batch by id, any owner (worker side). */
   async getById(id: string): Promise<BatchRow | undefined> {
-    return this.db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+    return (await this.byId(id))[0];
   }
 
   /** The owner's batch created with this Idempotency-Key, if any. */
@@ -195,11 +209,7 @@ export class BatchStore {
 
   /** Progress summed over a batch's chunks. */
   async chunkProgress(batchId: string): Promise<Progress> {
-    const rows = await this.db
-      .selectFrom('chunk_progress')
-      .select(['completed', 'failed', 'usage'])
-      .where('batch_id', '=', batchId)
-      .execute();
+    const rows = await this.progressRows(batchId);
     const total: Progress = { completed: 0, failed: 0, usage: emptyUsage() };
     for (const row of rows) {
       total.completed += row.completed;

@@ -1,5 +1,6 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { UNFINISHED_STATUSES } from './batch.store';
+import { prepared } from './prepared';
 import type { Database, FileTable } from './schema';
 
 /** A stored file's metadata. */
@@ -27,7 +28,16 @@ const inUseByBatch = (eb: ExpressionBuilder<Database, 'files'>) =>
 
 /** File metadata rows. Every read is scoped to an owner: another owner's file does not exist. */
 export class FileStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly byOwnerAndId;
+  private readonly byId;
+
+  constructor(private readonly db: Kysely<Database>) {
+    const k = db as unknown as Kysely<never>;
+    this.byOwnerAndId = prepared(k, 2, (owner: string, id: string) =>
+      db.selectFrom('files').selectAll().where('owner', '=', owner).where('id', '=', id),
+    );
+    this.byId = prepared(k, 1, (id: string) => db.selectFrom('files').selectAll().where('id', '=', id));
+  }
 
   /** Inserts a file row; with `ignoreDuplicate` a retried insert of the same id is a no-op. */
   async insert(file: NewFile, ignoreDuplicate = false): Promise<void> {
@@ -38,12 +48,12 @@ export class FileStore {
 
   /** The owner's file, or undefined. */
   async get(owner: string, id: string): Promise<FileRow | undefined> {
-    return this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
+    return (await this.byOwnerAndId(owner, id))[0];
   }
 
   /** Any owner's file by id (worker side, where the batch row already proved ownership). */
   async getById(id: string): Promise<FileRow | undefined> {
-    return this.db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
+    return (await this.byId(id))[0];
   }
 
   /** A page of the owner's files plus whether more follow. `after` names the last id of the previous page. */
