@@ -1,5 +1,6 @@
-import { Context } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { orphanedBatchesRestarted } from '../src/metrics/metrics';
+import { forEachRow } from './for-each-row';
 import type { MaintenanceDeps, RestartOrphanedBatchesInput, RestartOrphanedBatchesResult } from './maintenance';
 
 /**
@@ -11,25 +12,21 @@ export function makeRestartOrphanedBatches(deps: MaintenanceDeps) {
   return async function restartOrphanedBatches({
     createdBefore,
   }: RestartOrphanedBatchesInput): Promise<RestartOrphanedBatchesResult> {
-    const ctx = Context.current();
-    let afterSeq = Number(ctx.info.heartbeatDetails ?? 0);
     let checked = 0;
     let restarted = 0;
-    for (;;) {
-      const page = await deps.batches.listNotStarted(createdBefore, afterSeq, deps.pageSize);
-      for (const batch of page) {
+    await forEachRow(
+      (afterSeq, limit) => deps.batches.listNotStarted(createdBefore, afterSeq, limit),
+      deps.pageSize,
+      async (batch) => {
         checked++;
         if (await deps.startBatch(batch)) {
           restarted++;
           orphanedBatchesRestarted.inc();
-          ctx.log.warn('started the workflow of an orphaned batch', { batchId: batch.id, status: batch.status });
+          log.warn('started the workflow of an orphaned batch', { batchId: batch.id, status: batch.status });
         }
-        afterSeq = batch.seq;
-        ctx.heartbeat(afterSeq);
-      }
-      if (page.length < deps.pageSize) break;
-    }
-    ctx.log.info('orphaned batches checked', { checked, restarted, createdBefore });
+      },
+    );
+    log.info('orphaned batches checked', { checked, restarted, createdBefore });
     return { checked, restarted };
   };
 }
