@@ -30,17 +30,21 @@ export interface ChunkState {
   earlier?: ChunkPart[];
 }
 
+/** The current attempt's part. */
+const currentPart = (state: ChunkState): ChunkPart => ({
+  attempt: state.attempt ?? 0,
+  outBytes: state.outBytes,
+  errBytes: state.errBytes,
+});
+
 /** Every part of a chunk in order, the current attempt's last. */
 export function partsOf(state: ChunkState): ChunkPart[] {
-  return [
-    ...(state.earlier ?? []),
-    { attempt: state.attempt ?? 0, outBytes: state.outBytes, errBytes: state.errBytes },
-  ];
+  return [...(state.earlier ?? []), currentPart(state)];
 }
 
 /** Hands the chunk to `attempt`: the current part is frozen and the attempt starts new, empty part files. */
 export function claimChunk(state: ChunkState, attempt: number): void {
-  const current = { attempt: state.attempt ?? 0, outBytes: state.outBytes, errBytes: state.errBytes };
+  const current = currentPart(state);
   if (current.outBytes > 0 || current.errBytes > 0) state.earlier = [...(state.earlier ?? []), current];
   state.attempt = attempt;
   state.outBytes = 0;
