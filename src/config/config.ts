@@ -3,6 +3,14 @@ import { z } from 'zod';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
+/** `key:owner` (split at the last colon, both sides trimmed and non-empty), or undefined when it is not one. */
+function keyOwner(pair: string): [string, string] | undefined {
+  const at = pair.lastIndexOf(':');
+  const key = pair.slice(0, at).trim();
+  const owner = pair.slice(at + 1).trim();
+  return at > 0 && key && owner ? [key, owner] : undefined;
+}
+
 const apiKeys = z
   .string()
   .optional()
@@ -10,14 +18,12 @@ const apiKeys = z
     if (!raw || !raw.trim()) return undefined;
     const map = new Map<string, string>();
     for (const pair of raw.split(',')) {
-      const at = pair.lastIndexOf(':');
-      const key = pair.slice(0, at).trim();
-      const owner = pair.slice(at + 1).trim();
-      if (at <= 0 || !key || !owner) {
+      const parsed = keyOwner(pair);
+      if (!parsed) {
         ctx.addIssue({ code: 'custom', message: 'expected key:owner pairs separated by commas' });
         return z.NEVER;
       }
-      map.set(key, owner);
+      map.set(...parsed);
     }
     return map;
   });
@@ -132,11 +138,9 @@ function readKeysFile(path: string): Map<string, string> {
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const at = line.lastIndexOf(':');
-    if (at <= 0 || at === line.length - 1) {
-      throw new ConfigError(`Invalid configuration:\n  API_KEYS_FILE: line ${i + 1} is not key:owner`);
-    }
-    keys.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
+    const parsed = keyOwner(line);
+    if (!parsed) throw new ConfigError(`Invalid configuration:\n  API_KEYS_FILE: line ${i + 1} is not key:owner`);
+    keys.set(...parsed);
   });
   return keys;
 }
