@@ -184,8 +184,7 @@ export class UpstreamClient {
       };
     } catch (err) {
       if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
-      const code = (err as { code?: string }).code ?? '';
-      return { kind: 'error' as const, ...classifyNetworkError(err), connectFailed: CONNECT_FAILURES.has(code) };
+      return { kind: 'error' as const, ...classifyNetworkError(err) };
     } finally {
       stopTimer();
       this.limiter.release();
@@ -214,13 +213,15 @@ export class UpstreamClient {
   }
 }
 
-function classifyNetworkError(err: unknown): { code: string; message: string } {
+/** The error line for a request that got no HTTP answer; `connectFailed` when no connection could be made. */
+function classifyNetworkError(err: unknown): { code: string; message: string; connectFailed: boolean } {
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return { code: 'upstream_timeout', message: 'The upstream did not answer in time.' };
+    return { code: 'upstream_timeout', message: 'The upstream did not answer in time.', connectFailed: false };
   }
   return {
     code: 'upstream_unreachable',
     message: `The upstream could not be reached (${code || (err as Error).message}).`,
+    connectFailed: CONNECT_FAILURES.has(code),
   };
 }
