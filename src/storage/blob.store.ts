@@ -63,7 +63,7 @@ export interface BlobStore {
 }
 
 /** Temporary uploads older than this are removed whoever wrote them. */
-const STALE_TEMP_MS = 24 * 3600 * 1000;
+export const STALE_TEMP_MS = 24 * 3600 * 1000;
 
 /** Whether a process with this pid is alive on this host. */
 function processAlive(pid: number): boolean {

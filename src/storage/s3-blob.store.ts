@@ -12,7 +12,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, pipeline } from 'node:stream';
 import type { AppConfig } from '../config/config';
-import { byteLimit, type BlobAppender, type BlobStore } from './blob.store';
+import { STALE_TEMP_MS, byteLimit, type BlobAppender, type BlobStore } from './blob.store';
 import { SegmentAppender, chainOf, endOf, segmentPath, type Segment } from './s3-segments';
 
 /** The configuration an S3 blob store reads. */
@@ -132,7 +132,7 @@ export class S3BlobStore implements BlobStore {
    * `AbortIncompleteMultipartUpload` does the same job on AWS.)
    */
   async sweepTemp(): Promise<number> {
-    const cutoff = Date.now() - 24 * 3600 * 1000;
+    const cutoff = Date.now() - STALE_TEMP_MS;
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -165,14 +165,12 @@ export class S3BlobStore implements BlobStore {
 
   /** Reads a whole small blob, or undefined when it does not exist. */
   async readBuffer(key: string): Promise<Buffer | undefined> {
-    const chunks: Buffer[] = [];
     try {
-      for await (const chunk of this.chunks(key)) chunks.push(chunk);
+      return await collect(this.chunks(key));
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
     }
-    return Buffer.concat(chunks);
   }
 
   /** A stream over the blob, optionally a byte range [start, end); the GET starts when the stream is first read. */
