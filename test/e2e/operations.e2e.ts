@@ -45,6 +45,12 @@ describe('operations: structured logs and graceful API shutdown', () => {
     const { batch } = await createChatBatch(client, 'log', 30);
     await waitForStatus(client, batch.id, ['completed']);
     await client.batches.retrieve(batch.id);
+    // The batch shows completed once finalize has written the end status; its last log line follows, through a pipe.
+    const finalized = (l: Record<string, unknown>) => l.batchId === batch.id && l.msg === 'finalized';
+    const deadline = Date.now() + 10000;
+    while (!jsonLines(worker!.output()).some(finalized) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
 
     const apiLines = jsonLines(api.output());
     const workerLines = jsonLines(worker!.output());
