@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
 import { upstreamAttempts, upstreamLatency, upstreamRetries } from '../src/metrics/metrics';
 import { RateLimiter } from './rate-limiter';
@@ -80,8 +80,11 @@ export class UpstreamClient {
   readonly limiter: ConcurrencyLimiter;
   private readonly rpm?: RateLimiter;
   private readonly tpm?: RateLimiter;
-  private readonly agent: Agent;
+  private readonly pool: Pool;
   private readonly base: string;
+  /** The base URL's path (`/v1` in `http://host/v1`), prefixed to every request path. */
+  private readonly basePath: string;
+  private readonly headers: Record<string, string>;
   /** When this upstream last answered anything (or when the client was made). */
   private lastContact = Date.now();
 
@@ -89,13 +92,25 @@ export class UpstreamClient {
     this.limiter = new ConcurrencyLimiter(opts.concurrency);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
-    this.agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
     this.base = opts.baseUrl.replace(/\/+$/, '');
+    const url = new URL(this.base);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    // One pool for the upstream's origin: requests name a path, so nothing parses a URL per request.
+    this.pool = new Pool(url.origin, { connections: opts.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.headers = {
+      'content-type': 'application/json',
+      ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+    };
   }
 
   /** The upstream URL for a batch line's url (`/v1/x` -> `${base}/x`). */
   urlFor(path: string): string {
-    return this.base + path.replace(/^\/v1(?=\/)/, '');
+    return this.base + this.pathFor(path);
+  }
+
+  /** The batch line's url without its `/v1` prefix. */
+  private pathFor(path: string): string {
+    return path.startsWith('/v1/') ? path.slice(3) : path;
   }
 
   /** This upstream's name in the routing table. */
@@ -110,12 +125,12 @@ export class UpstreamClient {
     signal: AbortSignal,
     opts: SendOptions = {},
   ): Promise<UpstreamResult> {
-    const url = this.urlFor(path);
+    const upstreamPath = this.basePath + this.pathFor(path);
     for (let attempt = 1; ; attempt++) {
       await this.takeRate(signal, opts.estimatedTokens ?? 0);
       const labels = { upstream: this.opts.name, model: opts.model ?? '' };
       upstreamAttempts.inc(labels);
-      const outcome = await this.attempt(url, body, signal, opts.key);
+      const outcome = await this.attempt(upstreamPath, body, signal, opts.key);
       const last = attempt > this.opts.maxRetries;
       const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
       if (!last && reason) upstreamRetries.inc({ ...labels, reason });
@@ -151,7 +166,7 @@ export class UpstreamClient {
     }
   }
 
-  private async attempt(url: string, body: string | Buffer, signal: AbortSignal, key?: string) {
+  private async attempt(path: string, body: string | Buffer, signal: AbortSignal, key?: string) {
     try {
       await this.limiter.acquire(signal, key);
     } catch (err) {
@@ -160,13 +175,10 @@ export class UpstreamClient {
     }
     const stopTimer = upstreamLatency.startTimer({ upstream: this.opts.name });
     try {
-      const res = await request(url, {
-        dispatcher: this.agent,
+      const res = await this.pool.request({
+        path,
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
-        },
+        headers: this.headers,
         body,
         signal,
         headersTimeout: this.opts.timeoutMs,
@@ -209,7 +221,7 @@ export class UpstreamClient {
 
   /** Closes pooled connections. */
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.pool.close();
   }
 }
 

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { RESULTS_DIR } from './paths';
 
 /** A spawned process with its combined output tail. */
 export interface Child {
@@ -12,7 +15,19 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Spawns `node script ...args` with `env` merged over the bench's environment (and an IPC channel if asked). */
+/** Processes named in BENCH_PROFILE (e.g. `worker,api`) run with `--cpu-prof`, into bench/results/profiles. */
+function profileArgs(name: string): string[] {
+  const names = (process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim());
+  if (!names.includes(name)) return [];
+  const dir = join(RESULTS_DIR, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`];
+}
+
+/**
+ * Spawns `node script ...args` with `env` merged over the bench's environment (and an IPC channel if asked).
+ * A profiled process writes its profile when it exits, so it must be stopped, not killed.
+ */
 export function spawnNode(
   name: string,
   script: string,
@@ -20,7 +35,7 @@ export function spawnNode(
   env: Record<string, string>,
   ipc = false,
 ): Child {
-  const proc = spawn(process.execPath, [script, ...args], {
+  const proc = spawn(process.execPath, [...profileArgs(name), script, ...args], {
     env: { ...process.env, ...env },
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
