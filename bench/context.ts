@@ -11,6 +11,8 @@ export interface InputFile {
 /** What every scenario gets from the runner. */
 export interface BenchContext {
   scale: number;
+  /** WORKER_PROCESSES for the throughput scenarios (B1, B2). */
+  workerProcesses: number;
   /** Scratch directory for input files, removed at the end. */
   tmpDir: string;
   /** The shared Temporal dev server (started on first use). */

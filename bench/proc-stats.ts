@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -16,17 +16,47 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User plus system CPU seconds a process has used so far, or undefined once it is gone. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+/** The fields of /proc/<pid>/stat after the parenthesised command name (state is [0], ppid [1]). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The pids of a process's living descendants. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    const ppid = Number.isInteger(child) ? Number(statFields(child)?.[1]) : NaN;
+    if (Number.isInteger(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), child]);
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length;) {
+    const next = children.get(queue.shift()!) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
+}
+
+/**
+ * User plus system CPU seconds a process (with `tree`, plus its living descendants: a worker supervisor's
+ * processes) has used so far, or undefined once the process is gone.
+ */
+export function cpuSeconds(pid: number | undefined, tree = false): number | undefined {
+  if (pid === undefined) return undefined;
+  const own = statFields(pid);
+  if (!own) return undefined;
+  let ticks = 0;
+  for (const fields of [own, ...(tree ? descendants(pid).map(statFields) : [])]) {
+    // utime and stime are the 14th and 15th fields overall.
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / ticksPerSecond();
 }
 
 /** CPU seconds the whole machine has spent busy (all cores, every process), from /proc/stat. */
@@ -79,13 +109,19 @@ export class RssSampler {
   }
 }
 
-/** CPU seconds used by named processes, and by the whole machine (`machine`), between construction and `stop()`. */
+/**
+ * CPU seconds used by named processes (those named in `trees` with their descendants), and by the whole machine
+ * (`machine`), between construction and `stop()`.
+ */
 export class CpuMeter {
   private readonly start: Map<string, number | undefined>;
   private readonly machineStart = machineBusySeconds();
 
-  constructor(private readonly pids: Record<string, number | undefined>) {
-    this.start = new Map(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  constructor(
+    private readonly pids: Record<string, number | undefined>,
+    private readonly trees: ReadonlySet<string> = new Set(),
+  ) {
+    this.start = new Map(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid, trees.has(name))]));
   }
 
   /** CPU seconds per process since construction (NaN if one could not be read), plus `machine`. */
@@ -95,7 +131,7 @@ export class CpuMeter {
     };
     for (const [name, pid] of Object.entries(this.pids)) {
       const before = this.start.get(name);
-      const after = cpuSeconds(pid);
+      const after = cpuSeconds(pid, this.trees.has(name));
       used[name] = before === undefined || after === undefined ? NaN : Math.round((after - before) * 100) / 100;
     }
     return used;

@@ -34,6 +34,7 @@ function makeContext(opts: BenchOptions, tmpDir: string): BenchContext & { close
   let big: Promise<InputFile> | undefined;
   const ctx: BenchContext & { close(): Promise<void> } = {
     scale: opts.scale,
+    workerProcesses: opts.workerProcesses,
     tmpDir,
     log,
     temporal: () => (temporal ??= startTemporal()),
@@ -73,7 +74,10 @@ async function main(): Promise<number> {
   const selected = SCENARIOS.filter((s) => !opts.only || opts.only.has(s.id));
   if (!selected.length)
     throw new Error(`BENCH_ONLY matched no scenario; known: ${SCENARIOS.map((s) => s.id).join(',')}`);
-  log(`scenarios ${selected.map((s) => s.id).join(',')}, scale ${opts.scale}`);
+  log(
+    `scenarios ${selected.map((s) => s.id).join(',')}, scale ${opts.scale}, ` +
+      `WORKER_PROCESSES ${opts.workerProcesses} for B1/B2`,
+  );
   const ctx = makeContext(opts, mkdtempSync(join(tmpdir(), 'bench-')));
   const reports: ScenarioReport[] = [];
   try {
@@ -88,7 +92,7 @@ async function main(): Promise<number> {
     date: started.toISOString(),
     durationMs: Date.now() - started.getTime(),
     machine: machineInfo(),
-    options: { scale: opts.scale, only: opts.only ? [...opts.only] : null },
+    options: { scale: opts.scale, only: opts.only ? [...opts.only] : null, workerProcesses: opts.workerProcesses },
     workflowSource: workflowSource(),
     table,
     scenarios: reports,

@@ -1,25 +1,68 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from './config/config';
+import { loadConfig, type AppConfig } from './config/config';
+import { loadRouting, shareRouting } from './config/upstreams';
 import { runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { serveMetrics } from './metrics/metrics-server';
-import { startBatchWorker } from './worker/batch-worker';
+import { runWorkerProcesses, WORKER_READY, WORKER_SHUTDOWN } from './worker/worker-processes';
+import { startBatchWorker, type WorkerShare } from './worker/batch-worker';
 
-/** `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. */
+/**
+ * `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. With WORKER_PROCESSES=N this process is the
+ * supervisor of N worker processes (node:cluster) that split the upstream limits between them.
+ */
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required for start:worker (e.g. 127.0.0.1:7233)');
+  if (cluster.isWorker) return runWorker(config, workerShare(config));
   // The worker's native connection, so a worker process never loads the gRPC-js client.
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
   await connection.close();
+  if (config.WORKER_PROCESSES === 1) return runWorker(config);
+  // Refuse limits that cannot be split before starting anything, and migrate once rather than in every process.
+  shareRouting(loadRouting(config), 0, config.WORKER_PROCESSES);
+  await (await openStorage(config)).close();
+  await runWorkerProcesses(config);
+}
+
+/** This cluster worker's place among the WORKER_PROCESSES, from the variable the supervisor sets. */
+function workerShare(config: AppConfig): WorkerShare {
+  const index = Number(process.env.WORKER_PROCESS_INDEX);
+  if (!Number.isInteger(index) || index < 0 || index >= config.WORKER_PROCESSES) {
+    throw new Error(`WORKER_PROCESS_INDEX must be 0..${config.WORKER_PROCESSES - 1}, got ${index}`);
+  }
+  return { index, count: config.WORKER_PROCESSES };
+}
+
+async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> {
   const storage = await openStorage(config);
-  const worker = await startBatchWorker(config, storage);
-  const metrics = config.WORKER_METRICS_PORT ? await serveMetrics(config.HOST, config.WORKER_METRICS_PORT) : undefined;
-  console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
-  await runUntilSignal([async () => metrics?.close(), () => worker.shutdown(), () => storage.close()], worker.done);
+  const worker = await startBatchWorker(config, storage, undefined, share);
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  let ended: Promise<unknown> = worker.done;
+  if (share) {
+    // Answers the supervisor's requests for this process's metrics (it serves their sum on WORKER_METRICS_PORT).
+    new AggregatorRegistry();
+    // The supervisor asks over IPC rather than by signal: Ctrl-C already signals the whole process group, and a
+    // second signal would force the exit. A supervisor that died (disconnect) takes its processes with it.
+    const told = new Promise<void>((resolve) => {
+      process.on('message', (m: unknown) => {
+        if ((m as { type?: unknown } | null)?.type === WORKER_SHUTDOWN) resolve();
+      });
+      process.once('disconnect', () => resolve());
+    });
+    ended = Promise.race([worker.done, told]);
+    process.send?.({ type: WORKER_READY });
+    console.log(`worker process ${share.index + 1} of ${share.count} (pid ${process.pid}) ready`);
+  } else {
+    if (config.WORKER_METRICS_PORT) metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT);
+    console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
+  }
+  await runUntilSignal([async () => metrics?.close(), () => worker.shutdown(), () => storage.close()], ended);
 }
 
 main().catch((err: unknown) => {

@@ -35,6 +35,7 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
   const system = await startSystem(temporal.address, sim.baseUrl, {
     UPSTREAM_CONCURRENCY: String(CONCURRENCY),
     CHUNK_WINDOW: String(CHUNK_WINDOW),
+    WORKER_PROCESSES: String(ctx.workerProcesses),
   });
   const runs: Run[] = [];
   try {
@@ -53,7 +54,7 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
   return runs;
 }
 
-function report(n: number, direct: LoadResult[], runs: Run[]): ScenarioResult {
+function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: number): ScenarioResult {
   const processing = median(runs.map((r) => r.processingMs));
   const e2e = median(runs.map((r) => r.downloadedMs));
   const directMs = median(direct.map((d) => d.ms));
@@ -65,7 +66,9 @@ function report(n: number, direct: LoadResult[], runs: Run[]): ScenarioResult {
     rows: [
       {
         id: 'B2',
-        scenario: `latency-bound: ${n} req, ${LATENCY_MS} ms, conc ${CONCURRENCY}, in_progress→completed (${runsLabel(E2E_REPS)})`,
+        scenario:
+          `latency-bound: ${n} req, ${LATENCY_MS} ms, conc ${CONCURRENCY}, ${workerProcesses} worker processes, ` +
+          `in_progress→completed (${runsLabel(E2E_REPS)})`,
         measured: perSec(n, processing),
         baseline: `${ideal} (direct ${perSec(n, directMs)})`,
         ratio: rate / IDEAL_RPS,
@@ -109,7 +112,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const sim = await startSimulator(LATENCY_MS);
   try {
     const direct = await directRuns(sim, n);
-    return report(n, direct, await batchRuns(ctx, sim, input));
+    return report(n, direct, await batchRuns(ctx, sim, input), ctx.workerProcesses);
   } finally {
     await sim.stop();
   }

@@ -31,13 +31,17 @@ export async function warmUp(ctx: BenchContext, system: BatchSystem, lines = 100
 
 /** A CPU meter over every process taking part in an end-to-end run, the bench itself included. */
 export function cpuMeter(system: BatchSystem, sim: SimulatorProcess, temporal: BenchTemporal): CpuMeter {
-  return new CpuMeter({
-    api: system.api.pid,
-    worker: system.worker.pid,
-    simulator: sim.child.pid,
-    temporal: temporal.server.pid,
-    bench: process.pid,
-  });
+  return new CpuMeter(
+    {
+      api: system.api.pid,
+      worker: system.worker.pid,
+      simulator: sim.child.pid,
+      temporal: temporal.server.pid,
+      bench: process.pid,
+    },
+    // The worker entry may be a supervisor of several worker processes (WORKER_PROCESSES).
+    new Set(['worker']),
+  );
 }
 
 /**

@@ -91,6 +91,8 @@ export const configSchema = z.object({
   /** Without keys the API binds only to loopback unless this says otherwise explicitly. */
   ALLOW_UNAUTHENTICATED: z.enum(['true', 'false']).default('false'),
   WORKER_METRICS_PORT: int(1, 65535).optional(),
+  /** `start:worker` runs this many worker processes, splitting every upstream limit between them. */
+  WORKER_PROCESSES: int(1, 256).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -92,3 +92,37 @@ export function loadRouting(config: AppConfig, env: NodeJS.ProcessEnv = process.
   });
   return { upstreams, routes: file.routes, default: file.default };
 }
+
+/** One process's part of a whole: `index` of `count` (0-based) gets an equal share, the remainder to the first. */
+function shareOf(total: number, index: number, count: number): number {
+  return Math.floor(total / count) + (index < total % count ? 1 : 0);
+}
+
+/**
+ * The routing table for worker process `index` of `count` (WORKER_PROCESSES): each upstream's concurrency, requests
+ * per minute and tokens per minute are split between the processes so that together they keep to the configured
+ * limits. A limit smaller than the process count cannot be split and is a configuration error.
+ */
+export function shareRouting(table: RoutingTable, index: number, count: number): RoutingTable {
+  if (count <= 1) return table;
+  for (const u of table.upstreams) {
+    const limits = { max_concurrency: u.maxConcurrency, requests_per_minute: u.requestsPerMinute };
+    for (const [name, value] of Object.entries(limits)) {
+      if (value !== undefined && value < count) {
+        throw new ConfigError(
+          `upstream '${u.name}': ${name} ${value} cannot be split between WORKER_PROCESSES=${count} processes`,
+        );
+      }
+    }
+  }
+  const part = (v: number | undefined) => (v === undefined ? undefined : shareOf(v, index, count));
+  return {
+    ...table,
+    upstreams: table.upstreams.map((u) => ({
+      ...u,
+      maxConcurrency: part(u.maxConcurrency)!,
+      requestsPerMinute: part(u.requestsPerMinute),
+      tokensPerMinute: part(u.tokensPerMinute),
+    })),
+  };
+}

@@ -5,7 +5,7 @@ import type { ActivityDeps } from '../../activities/deps';
 import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
 import { WebhookSender } from '../../activities/webhook-sender';
-import { loadRouting } from '../config/upstreams';
+import { loadRouting, shareRouting } from '../config/upstreams';
 import { TemporalPinoLogger, createLogger } from '../logging/logger';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 import { setUpMaintenance } from './maintenance';
@@ -23,9 +23,19 @@ export interface BatchWorker {
   shutdown(): Promise<void>;
 }
 
-/** The activity dependencies for this configuration. */
-export function activityDeps(config: AppConfig, storage: Storage): ActivityDeps {
-  const router = new UpstreamRouter(loadRouting(config), {
+/** Which of the WORKER_PROCESSES worker processes this is (0-based) and how many there are. */
+export interface WorkerShare {
+  index: number;
+  count: number;
+}
+
+/** The activity dependencies for this configuration; `share` splits the upstream limits between worker processes. */
+export function activityDeps(
+  config: AppConfig,
+  storage: Storage,
+  share: WorkerShare = { index: 0, count: 1 },
+): ActivityDeps {
+  const router = new UpstreamRouter(shareRouting(loadRouting(config), share.index, share.count), {
     maxRetries: config.UPSTREAM_MAX_RETRIES,
     retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
     retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
@@ -89,10 +99,11 @@ export async function startBatchWorker(
   config: AppConfig,
   storage: Storage,
   source: WorkflowSource = defaultWorkflowSource(),
+  share?: WorkerShare,
 ): Promise<BatchWorker> {
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
   installTemporalRuntime(config.LOG_LEVEL);
-  const deps = activityDeps(config, storage);
+  const deps = activityDeps(config, storage, share);
   // A worker killed mid-finalize leaves a temp file behind; its successor removes it.
   await storage.blobs.sweepTemp?.();
   registerUpstreamGauges(deps.router);

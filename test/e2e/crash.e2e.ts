@@ -1,6 +1,7 @@
 import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
+import { waitUntil } from '../support/wait';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 const CONCURRENCY = 8;
@@ -83,11 +84,3 @@ describe('a worker killed with SIGKILL mid-batch', () => {
     console.log(`SIGTERM test: ${resent} re-sends (bound ${CONCURRENCY})`);
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 60000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,0 +1,107 @@
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import type { Server } from 'node:http';
+import { AggregatorRegistry } from 'prom-client';
+import type { AppConfig } from '../config/config';
+import { serveMetrics } from '../metrics/metrics-server';
+
+/** Message from a worker process once it polls. */
+export const WORKER_READY = 'worker-ready';
+/** Message to a worker process: shut down gracefully (checkpoint running chunks, then exit). */
+export const WORKER_SHUTDOWN = 'worker-shutdown';
+
+const FIRST_RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A process that ran this long before it died is restarted at the first delay again. */
+const STABLE_AFTER_MS = 30_000;
+
+const isMessage = (m: unknown, type: string): boolean => (m as { type?: unknown } | null)?.type === type;
+
+/**
+ * Supervises WORKER_PROCESSES worker processes (node:cluster forks of this entry, each told its index in
+ * WORKER_PROCESS_INDEX). A process that dies after start (a crash, the OOM killer) is started again with a growing
+ * delay; Temporal retries the chunks it held, which resume from their checkpoints. SIGINT or SIGTERM shuts them all
+ * down gracefully (a second one kills them). WORKER_METRICS_PORT serves the sum of their metrics.
+ */
+export async function runWorkerProcesses(config: AppConfig): Promise<void> {
+  const count = config.WORKER_PROCESSES;
+  const registry = new AggregatorRegistry();
+  const live = new Map<number, ClusterWorker>();
+  const ready = new Set<number>();
+  let started = false;
+  let stopping = false;
+  let metrics: Server | undefined;
+  let allExited!: () => void;
+  const exited = new Promise<void>((resolve) => (allExited = resolve));
+  let startFailed!: (err: Error) => void;
+  const failed = new Promise<never>((_, reject) => (startFailed = reject));
+
+  const stopAll = () => {
+    stopping = true;
+    if (live.size === 0) allExited();
+    for (const w of live.values()) if (w.isConnected()) w.send({ type: WORKER_SHUTDOWN });
+  };
+
+  const fork = (index: number, delayMs = FIRST_RESTART_DELAY_MS) => {
+    const forkedAt = Date.now();
+    const w = cluster.fork({ WORKER_PROCESS_INDEX: String(index) });
+    live.set(index, w);
+    w.on('message', (m: unknown) => {
+      if (!isMessage(m, WORKER_READY)) return;
+      ready.add(index);
+      if (!started && ready.size === count) {
+        started = true;
+        console.log(
+          `worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (${count} processes)`,
+        );
+      }
+    });
+    w.on('exit', (code, signal) => {
+      live.delete(index);
+      ready.delete(index);
+      if (stopping) {
+        if (live.size === 0) allExited();
+        return;
+      }
+      const why = signal ?? `code ${code}`;
+      if (!started) {
+        startFailed(new Error(`worker process ${index + 1} of ${count} exited during start (${why})`));
+        return;
+      }
+      const delay = Date.now() - forkedAt >= STABLE_AFTER_MS ? FIRST_RESTART_DELAY_MS : delayMs;
+      console.error(
+        `worker process ${index + 1} of ${count} (pid ${w.process.pid}) exited (${why}); restarting in ${delay} ms`,
+      );
+      setTimeout(() => {
+        if (!stopping) fork(index, Math.min(MAX_RESTART_DELAY_MS, delay * 2));
+      }, delay);
+    });
+  };
+
+  for (let i = 0; i < count; i++) fork(i);
+  if (config.WORKER_METRICS_PORT) {
+    const sum = { metrics: () => registry.clusterMetrics(), contentType: registry.contentType };
+    metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT, sum);
+  }
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
+  });
+  try {
+    const why = await Promise.race([signalled, failed]);
+    console.log(`${why}: shutting down ${live.size} worker processes (press Ctrl-C again to force)`);
+  } catch (err) {
+    console.error((err as Error).message);
+    stopAll();
+    await exited;
+    process.exit(1);
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const w of live.values()) w.process.kill('SIGKILL');
+      process.exit(130);
+    });
+  }
+  stopAll();
+  await exited;
+  await new Promise<void>((resolve) => (metrics ? metrics.close(() => resolve()) : resolve()));
+  process.exit(0);
+}
