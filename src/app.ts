@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
+import { registerBatchRead } from './batches/batch-read.route';
+import { BatchesService } from './batches/batches.service';
+import { ApiKeys } from './common/api-keys';
 import { newRequestId } from './common/ids';
 import { NestPinoLogger, createLogger } from './logging/logger';
 import type { AppConfig } from './config/config';
@@ -62,5 +65,6 @@ export async function createApp(config: AppConfig, storage?: Storage): Promise<N
       Object.assign(new Error(`Rate limit reached for this API key; retry after ${ctx.after}.`), { statusCode: 429 }),
   });
   await app.init();
+  registerBatchRead(app, app.get(BatchesService), new ApiKeys(config.API_KEYS));
   return app;
 }

@@ -21,11 +21,7 @@ export class BatchesController {
     return this.batches.list(owner, query);
   }
 
-  /** Retrieve a batch. */
-  @Get(':id')
-  retrieve(@Owner() owner: string, @Param('id') id: string) {
-    return this.batches.retrieve(owner, id);
-  }
+  // Retrieve (GET /v1/batches/:id) is registered on Fastify directly: see batch-read.route.ts.
 
   /** Cancel a batch; finished results are kept. */
   @Post(':id/cancel')

@@ -15,10 +15,20 @@ import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+/** Statuses a batch never leaves: its row no longer changes. */
+const FINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
+/** Finished batches whose answers are kept in memory (the oldest go first). */
+const FINISHED_CACHE_SIZE = 10_000;
+
 /** Create, read, list and cancel batches; the workflow does the work, the store answers reads. */
 @Injectable()
 export class BatchesService {
   private readonly logger = new Logger('BatchesService');
+  /**
+   * Answers for finished batches, by id. A finished batch's row never changes (every status change is a
+   * compare-and-set from a live status), so this stays true across API processes and needs no invalidation.
+   */
+  private readonly finished = new Map<string, { owner: string; object: BatchObject }>();
 
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
@@ -98,7 +108,14 @@ export class BatchesService {
 
   /** The owner's batch with live counts. */
   async retrieve(owner: string, id: string): Promise<BatchObject> {
-    return this.present(await this.getRow(owner, id));
+    const hit = this.finished.get(id);
+    if (hit?.owner === owner) return hit.object;
+    const object = await this.present(await this.getRow(owner, id));
+    if (FINAL_STATUSES.has(object.status)) {
+      if (this.finished.size >= FINISHED_CACHE_SIZE) this.finished.delete(this.finished.keys().next().value!);
+      this.finished.set(id, { owner, object: Object.freeze(object) });
+    }
+    return object;
   }
 
   private async getRow(owner: string, id: string): Promise<BatchRow> {

@@ -1,48 +1,26 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { AuthenticationError } from './errors';
+import { ApiKeys } from './api-keys';
 import { IS_PUBLIC } from './public.decorator';
 
-/** The owner every request gets when no API_KEYS are configured. */
-export const OPEN_OWNER = 'default';
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
-/** Maps `Authorization: Bearer KEY` to its owner; keys are compared in constant time and never logged. */
+/** Sets the request's owner from its API key on every route not marked public. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly keys: { digest: Buffer; owner: string }[] | undefined;
+  private readonly keys: ApiKeys;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly reflector: Reflector,
   ) {
-    this.keys = config.API_KEYS && [...config.API_KEYS].map(([key, owner]) => ({ digest: digest(key), owner }));
+    this.keys = new ApiKeys(config.API_KEYS);
   }
 
   canActivate(ctx: ExecutionContext): boolean {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest & { owner?: string }>();
-    req.owner = this.ownerOf(req.headers.authorization);
+    req.owner = this.keys.ownerOf(req.headers.authorization);
     return true;
-  }
-
-  private ownerOf(header: string | undefined): string {
-    if (!this.keys) return OPEN_OWNER;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!match) {
-      throw new AuthenticationError(
-        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-      );
-    }
-    const given = digest(match[1]);
-    let owner: string | undefined;
-    // Compare against every key, without an early exit, so timing says nothing about which key was close.
-    for (const key of this.keys) if (timingSafeEqual(key.digest, given)) owner = key.owner;
-    if (!owner) throw new AuthenticationError('Incorrect API key provided.', null, 'invalid_api_key');
-    return owner;
   }
 }
