@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from '../../test/support/free-port';
-import { runBatch } from '../batch-client';
+import { clientFor, runBatch } from '../batch-client';
 import { spawnNode, type Child } from '../child';
 import type { BenchContext, Scenario } from '../context';
 import { getLoad, type GetLoadResult } from '../get-load';
@@ -10,7 +10,7 @@ import { ENTRY } from '../paths';
 import { CpuMeter } from '../proc-stats';
 import type { ScenarioResult } from '../report';
 import { startSimulator } from '../simulator';
-import { median, round } from '../stats';
+import { median, round, sleep } from '../stats';
 import { startSystem, type BatchSystem } from '../system';
 import { BATCH_TIMEOUT_MS, writeInput } from './common';
 
@@ -25,6 +25,27 @@ async function completedBatch(ctx: BenchContext, system: BatchSystem): Promise<{
   const { batchId } = await runBatch(system.apiUrl, input.path, input.lines, BATCH_TIMEOUT_MS);
   const res = await request(`${system.apiUrl}/batches/${batchId}`, { headers: { authorization: 'Bearer bench' } });
   return { id: batchId, json: await res.body.text() };
+}
+
+/**
+ * Creates a batch that stays in_progress: the simulator is already gone, so its requests wait out the outage,
+ * and the worker is stopped once it shows in_progress. Its reads take the uncached path (row plus chunk progress).
+ */
+async function liveBatch(ctx: BenchContext, system: BatchSystem): Promise<string> {
+  const input = await writeInput(ctx, 'b5-live.jsonl', 100, 0);
+  const client = clientFor(system.apiUrl);
+  const file = await client.files.create({ file: createReadStream(input.path), purpose: 'batch' });
+  const created = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  const deadline = Date.now() + 60_000;
+  while ((await client.batches.retrieve(created.id)).status !== 'in_progress') {
+    if (Date.now() > deadline) throw new Error(`batch ${created.id} never reached in_progress`);
+    await sleep(100);
+  }
+  return created.id;
 }
 
 async function startBare(bodyFile: string): Promise<{ child: Child; origin: string }> {
@@ -58,47 +79,67 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   let bare: { child: Child; origin: string } | undefined;
   try {
     const batch = await completedBatch(ctx, system);
+    await sim.stop();
+    const live = await liveBatch(ctx, system);
     // Only the API (and the idle Temporal server) remain: the worker and simulator would only add noise.
     await system.worker.stop();
-    await sim.stop();
     const bodyFile = join(ctx.tmpDir, 'b5-batch.json');
     writeFileSync(bodyFile, batch.json);
     bare = await startBare(bodyFile);
     const path = `/v1/batches/${batch.id}`;
+    const livePath = `/v1/batches/${live}`;
     const apiOrigin = new URL(system.apiUrl).origin;
     await getLoad(apiOrigin, path, CONCURRENCY, WARMUP_MS);
+    await getLoad(apiOrigin, livePath, CONCURRENCY, WARMUP_MS);
     await getLoad(bare.origin, path, CONCURRENCY, WARMUP_MS);
     const api: Measured[] = [];
+    const apiLive: Measured[] = [];
     const base: Measured[] = [];
     for (let i = 0; i < REPS; i++) {
       api.push(await measure(apiOrigin, path, system.api.pid, runMs));
+      apiLive.push(await measure(apiOrigin, livePath, system.api.pid, runMs));
       base.push(await measure(bare.origin, path, bare.child.pid, runMs));
     }
-    const bad = [...api, ...base].filter((r) => r.other);
+    const bad = [...api, ...apiLive, ...base].filter((r) => r.other);
     if (bad.length) throw new Error(`non-200 answers under load: ${JSON.stringify(bad.map((r) => r.statuses))}`);
     const apiRps = median(api.map((r) => r.rps));
+    const liveRps = median(apiLive.map((r) => r.rps));
     const bareRps = median(base.map((r) => r.rps));
+    const perSecond = (rps: number) => `${Math.round(rps).toLocaleString('en-US')} req/s`;
+    const load = `${CONCURRENCY} clients, median of ${REPS} x ${runMs / 1000} s`;
     return {
       rows: [
         {
           id: 'B5',
-          scenario: `reads: GET /v1/batches/{id}, ${CONCURRENCY} clients, median of ${REPS} x ${runMs / 1000} s`,
-          measured: `${Math.round(apiRps).toLocaleString('en-US')} req/s`,
-          baseline: `${Math.round(bareRps).toLocaleString('en-US')} req/s bare Fastify`,
+          scenario: `reads: GET /v1/batches/{id} of a completed batch, ${load}`,
+          measured: perSecond(apiRps),
+          baseline: `${perSecond(bareRps)} bare Fastify`,
           ratio: apiRps / bareRps,
           target: '>= 0.5',
           pass: apiRps / bareRps >= 0.5,
+        },
+        {
+          id: 'B5-live',
+          scenario: `reads: the same for an in_progress batch (store read + chunk progress, no cache), ${load}`,
+          measured: perSecond(liveRps),
+          baseline: `${perSecond(bareRps)} bare Fastify`,
+          ratio: liveRps / bareRps,
+          target: 'info',
+          pass: null,
         },
       ],
       raw: {
         responseBytes: Buffer.byteLength(batch.json),
         api,
+        apiLive,
         bare: base,
         apiRps: round(apiRps, 1),
+        liveRps: round(liveRps, 1),
         bareRps: round(bareRps, 1),
       },
       notes: [
-        `B5 CPU cores (median run): api server ${median(api.map((r) => r.serverCpuCores))}, load generator ` +
+        `B5 CPU cores (median run): api server ${median(api.map((r) => r.serverCpuCores))} ` +
+          `(in_progress batch: ${median(apiLive.map((r) => r.serverCpuCores))}), load generator ` +
           `${median(api.map((r) => r.benchCpuCores))}; bare server ${median(base.map((r) => r.serverCpuCores))}, ` +
           `load generator ${median(base.map((r) => r.benchCpuCores))}; other processes ` +
           `${round(median([...api, ...base].map((r) => r.otherCpuCores)))}`,
