@@ -5,7 +5,6 @@ import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkStat
 import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
 import type { RequestLine } from './input-line';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
-import { tokensTotal, upstreamRequests } from '../src/metrics/metrics';
 import { resultLine } from './result-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
 import { UpstreamAbortedError } from './upstream-client';
@@ -173,13 +172,7 @@ async function sendOne(
       model: model ?? '',
     });
     const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
-    upstream.settleTokens(estimatedTokens, line.usage?.total_tokens ?? 0);
-    const labels = { upstream: upstream.name, model: model ?? '' };
-    upstreamRequests.inc({ ...labels, result: line.ok ? 'succeeded' : 'failed' });
-    if (line.usage) {
-      tokensTotal.inc({ ...labels, kind: 'input' }, line.usage.input_tokens);
-      tokensTotal.inc({ ...labels, kind: 'output' }, line.usage.output_tokens);
-    }
+    upstream.settle(model ?? '', line.ok, estimatedTokens, line.usage);
     writer.record(ordinal, line);
   } catch (err) {
     // An aborted request has no result; it stays unfinished and gets its cancel/expiry line at finalize.

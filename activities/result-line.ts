@@ -34,15 +34,16 @@ export function errorLine(id: string, customId: string, code: string, message: s
 
 /** The raw body as a JSON value for the line: the upstream's bytes when they are one JSON line, else re-serialized. */
 function bodyJson(raw: Buffer): { json: string; parsed: unknown } | undefined {
+  const text = raw.toString('utf8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
   // Pretty-printed upstream JSON would break the JSONL framing; only then is it re-serialized.
   const oneLine = raw.indexOf(0x0a) === -1 && raw.indexOf(0x0d) === -1;
-  return { json: oneLine ? raw.toString('utf8').trim() : JSON.stringify(parsed), parsed };
+  return { json: oneLine ? text.trim() : JSON.stringify(parsed), parsed };
 }
 
 /** Builds the output or error line for a request's final upstream answer. */

@@ -1,7 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
-import { upstreamAttempts, upstreamLatency, upstreamRetries } from '../src/metrics/metrics';
+import {
+  tokensTotal,
+  upstreamAttempts,
+  upstreamLatency,
+  upstreamRequests,
+  upstreamRetries,
+  type TallySlot,
+} from '../src/metrics/metrics';
+import type { Usage } from '../src/storage/batch.store';
 import { RateLimiter } from './rate-limiter';
 
 /** Where requests go and how hard to push. */
@@ -37,6 +45,15 @@ export interface SendOptions {
 export type UpstreamResult =
   | { kind: 'response'; status: number; requestId: string | null; body: Buffer; attempts: number }
   | { kind: 'error'; code: string; message: string; attempts: number };
+
+/** This upstream's metric slots for one model. */
+interface ModelSlots {
+  attempts: TallySlot;
+  succeeded: TallySlot;
+  failed: TallySlot;
+  inputTokens: TallySlot;
+  outputTokens: TallySlot;
+}
 
 /** Thrown when the caller's signal aborts (chunk cancelled): the request has no result. */
 export class UpstreamAbortedError extends Error {}
@@ -87,11 +104,14 @@ export class UpstreamClient {
   private readonly headers: Record<string, string>;
   /** When this upstream last answered anything (or when the client was made). */
   private lastContact = Date.now();
+  private readonly models = new Map<string, ModelSlots>();
+  private readonly latencyLabels: { upstream: string };
 
   constructor(private readonly opts: UpstreamOptions) {
     this.limiter = new ConcurrencyLimiter(opts.concurrency);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
+    this.latencyLabels = { upstream: opts.name };
     this.base = opts.baseUrl.replace(/\/+$/, '');
     const url = new URL(this.base);
     this.basePath = url.pathname.replace(/\/+$/, '');
@@ -126,14 +146,14 @@ export class UpstreamClient {
     opts: SendOptions = {},
   ): Promise<UpstreamResult> {
     const upstreamPath = this.basePath + this.pathFor(path);
+    const slots = this.slotsFor(opts.model ?? '');
     for (let attempt = 1; ; attempt++) {
-      await this.takeRate(signal, opts.estimatedTokens ?? 0);
-      const labels = { upstream: this.opts.name, model: opts.model ?? '' };
-      upstreamAttempts.inc(labels);
+      if (this.rpm || this.tpm) await this.takeRate(signal, opts.estimatedTokens ?? 0);
+      slots.attempts.n++;
       const outcome = await this.attempt(upstreamPath, body, signal, opts.key);
       const last = attempt > this.opts.maxRetries;
       const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
-      if (!last && reason) upstreamRetries.inc({ ...labels, reason });
+      if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model: opts.model ?? '', reason });
       if (outcome.kind === 'response') {
         if (outcome.status === 429) this.limiter.onThrottled();
         else this.limiter.onSuccess();
@@ -151,9 +171,36 @@ export class UpstreamClient {
     }
   }
 
-  /** Corrects the tokens-per-minute budget once the real usage of a request is known. */
-  settleTokens(estimated: number, actual: number): void {
-    this.tpm?.adjust(actual - estimated);
+  /**
+   * Records a request's final answer: the result and token metrics, and the tokens-per-minute budget corrected
+   * from the estimate reserved before sending to the real usage.
+   */
+  settle(model: string, ok: boolean, estimatedTokens: number, usage: Usage | undefined): void {
+    this.tpm?.adjust((usage?.total_tokens ?? 0) - estimatedTokens);
+    const slots = this.slotsFor(model);
+    if (ok) slots.succeeded.n++;
+    else slots.failed.n++;
+    if (usage) {
+      slots.inputTokens.n += usage.input_tokens;
+      slots.outputTokens.n += usage.output_tokens;
+    }
+  }
+
+  /** The metric slots for `model` on this upstream, made on first use. */
+  private slotsFor(model: string): ModelSlots {
+    let slots = this.models.get(model);
+    if (!slots) {
+      const labels = { upstream: this.opts.name, model };
+      slots = {
+        attempts: upstreamAttempts.slot(labels),
+        succeeded: upstreamRequests.slot({ ...labels, result: 'succeeded' }),
+        failed: upstreamRequests.slot({ ...labels, result: 'failed' }),
+        inputTokens: tokensTotal.slot({ ...labels, kind: 'input' }),
+        outputTokens: tokensTotal.slot({ ...labels, kind: 'output' }),
+      };
+      this.models.set(model, slots);
+    }
+    return slots;
   }
 
   private async takeRate(signal: AbortSignal, tokens: number): Promise<void> {
@@ -173,7 +220,7 @@ export class UpstreamClient {
       if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
       throw err;
     }
-    const stopTimer = upstreamLatency.startTimer({ upstream: this.opts.name });
+    const stopTimer = upstreamLatency.startTimer(this.latencyLabels);
     try {
       const res = await this.pool.request({
         path,

@@ -19,9 +19,11 @@ export interface Child {
 function profileArgs(name: string): string[] {
   const names = (process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim());
   if (!names.includes(name)) return [];
-  const dir = join(RESULTS_DIR, 'profiles');
+  // One directory per process name; Node names each file by time and pid, so a supervisor's forks (which inherit
+  // these flags) each write their own.
+  const dir = join(RESULTS_DIR, 'profiles', name);
   mkdirSync(dir, { recursive: true });
-  return ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`];
+  return ['--cpu-prof', '--cpu-prof-dir', dir];
 }
 
 /**

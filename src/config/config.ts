@@ -91,6 +91,11 @@ export const configSchema = z.object({
   /** Without keys the API binds only to loopback unless this says otherwise explicitly. */
   ALLOW_UNAUTHENTICATED: z.enum(['true', 'false']).default('false'),
   WORKER_METRICS_PORT: int(1, 65535).optional(),
+  /**
+   * How far V8 lets a worker's heap grow past what the last full collection kept, in percent (0: V8's own
+   * heuristic, which under a high allocation rate lets garbage reach several times the live set).
+   */
+  WORKER_HEAP_GROWING_PERCENT: int(0, 1000).default(30),
   /** `start:worker` runs this many worker processes, splitting every upstream limit between them. */
   WORKER_PROCESSES: int(1, 256).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -4,15 +4,52 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom
 // (`npm start`); a worker on its own serves them on WORKER_METRICS_PORT.
 collectDefaultMetrics({ register });
 
+/** One label set's running count, incremented as a plain number and added to its counter when scraped. */
+export interface TallySlot {
+  n: number;
+}
+
+/**
+ * Counts for a counter incremented on the hot path (every upstream answer): callers keep a slot per label set and
+ * add to it, and the counter takes the sums when scraped. prom-client validates and hashes the labels on every
+ * `inc`, which cost a few percent of a busy worker's time.
+ */
+export class CounterTally<L extends string> {
+  private readonly slots = new Map<string, { labels: Partial<Record<L, string>>; slot: TallySlot }>();
+  readonly counter: Counter<L>;
+
+  constructor(config: { name: string; help: string; labelNames: readonly L[] }) {
+    const slots = this.slots;
+    this.counter = new Counter<L>({
+      ...config,
+      collect() {
+        for (const { labels, slot } of slots.values()) {
+          if (slot.n === 0) continue;
+          this.inc(labels, slot.n);
+          slot.n = 0;
+        }
+      },
+    });
+  }
+
+  /** The slot for a label set (the same object every time: keep it and add to `n`). */
+  slot(labels: Partial<Record<L, string>>): TallySlot {
+    const key = JSON.stringify(labels);
+    let entry = this.slots.get(key);
+    if (!entry) this.slots.set(key, (entry = { labels, slot: { n: 0 } }));
+    return entry.slot;
+  }
+}
+
 /** Upstream attempts sent (every try, retries included). */
-export const upstreamAttempts = new Counter({
+export const upstreamAttempts = new CounterTally({
   name: 'batch_upstream_attempts_total',
   help: 'HTTP attempts sent upstream, retries included',
   labelNames: ['upstream', 'model'] as const,
 });
 
 /** Requests with a final answer, by result (succeeded = 2xx, failed = anything else). */
-export const upstreamRequests = new Counter({
+export const upstreamRequests = new CounterTally({
   name: 'batch_upstream_requests_total',
   help: 'Batch requests with a final answer',
   labelNames: ['upstream', 'model', 'result'] as const,
@@ -34,7 +71,7 @@ export const upstreamLatency = new Histogram({
 });
 
 /** Tokens reported by upstream usage. */
-export const tokensTotal = new Counter({
+export const tokensTotal = new CounterTally({
   name: 'batch_tokens_total',
   help: 'Tokens used, from the usage of successful responses',
   labelNames: ['upstream', 'model', 'kind'] as const,

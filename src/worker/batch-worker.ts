@@ -1,4 +1,5 @@
 import { IllegalStateError } from '@temporalio/common';
+import { setFlagsFromString } from 'node:v8';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { ActivityDeps } from '../../activities/deps';
@@ -58,6 +59,16 @@ export function activityDeps(
   };
 }
 
+/**
+ * Caps how far the heap may grow past its live set before V8 collects it. A busy worker allocates fast (a parsed
+ * request, its body text, the answer) but keeps little; left to itself V8 grows the heap to several times the
+ * live set, which showed as 370-450 MB of resident memory under load where 30% growth keeps it under 300 MB.
+ * V8 reads this flag at every full collection, so setting it now takes effect.
+ */
+function limitHeapGrowth(percent: number): void {
+  if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
 let runtimeInstalled = false;
 
 /** Sets the Temporal SDK's log level once per process (it cannot change after the first worker). */
@@ -103,6 +114,7 @@ export async function startBatchWorker(
 ): Promise<BatchWorker> {
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
   installTemporalRuntime(config.LOG_LEVEL);
+  limitHeapGrowth(config.WORKER_HEAP_GROWING_PERCENT);
   const deps = activityDeps(config, storage, share);
   // A worker killed mid-finalize leaves a temp file behind; its successor removes it.
   await storage.blobs.sweepTemp?.();
