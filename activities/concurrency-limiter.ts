@@ -8,6 +8,9 @@ export class LimiterAbortError extends Error {
 interface Waiter {
   resolve: () => void;
   reject: (e: Error) => void;
+  /** The waiter's abort listener, removed once it gets a slot (a signal may outlive many waits). */
+  signal?: AbortSignal;
+  onAbort?: () => void;
 }
 
 /**
@@ -49,12 +52,15 @@ export class ConcurrencyLimiter {
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
+      const waiter: Waiter = { resolve, reject, signal };
       const queue = this.queues.get(key) ?? [];
       if (queue.length === 0) this.queues.set(key, queue);
       queue.push(waiter);
       this.waiting++;
-      signal?.addEventListener('abort', () => this.abandon(key, waiter), { once: true });
+      if (signal) {
+        waiter.onAbort = () => this.abandon(key, waiter);
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
     });
   }
 
@@ -96,6 +102,7 @@ export class ConcurrencyLimiter {
       if (queue.length) this.queues.set(key, queue);
       this.waiting--;
       this.active++;
+      if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
       waiter.resolve();
     }
   }

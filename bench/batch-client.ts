@@ -5,6 +5,8 @@ import { sleep } from './stats';
 
 /** Milliseconds from the start of upload to each step of one batch run. */
 export interface BatchTimings {
+  /** Epoch ms at the start of the upload (the zero of the other fields). */
+  startedAt: number;
   uploadedMs: number;
   createdMs: number;
   /** First poll that saw `in_progress` (or later: the poll may miss it entirely on a tiny batch). */
@@ -32,6 +34,7 @@ export async function runBatch(
   timeoutMs: number,
 ): Promise<BatchTimings> {
   const client = clientFor(apiUrl);
+  const startedAt = Date.now();
   const t0 = performance.now();
   const at = () => performance.now() - t0;
   const file = await client.files.create({ file: createReadStream(inputPath), purpose: 'batch' });
@@ -51,6 +54,7 @@ export async function runBatch(
   const downloadedMs = at();
   if (outputLines !== lines) throw new Error(`batch ${batch.id}: output has ${outputLines} lines, expected ${lines}`);
   return {
+    startedAt,
     uploadedMs,
     createdMs,
     inProgressMs: inProgressMs ?? createdMs,

@@ -8,6 +8,8 @@ export interface SimStats {
   type: 'stats';
   peakInFlight: number;
   totalCalls: number;
+  /** Epoch ms of the first request and the last response since the last reset (undefined before any). */
+  busySpan?: { firstAt: number; lastAt: number };
 }
 
 /**
@@ -17,7 +19,12 @@ export interface SimStats {
 async function main(): Promise<void> {
   const sim = await UpstreamSimulator.start(parseCliArgs(process.argv.slice(2)));
   process.on('message', (msg: SimRequest) => {
-    const stats: SimStats = { type: 'stats', peakInFlight: sim.peakInFlight, totalCalls: sim.totalCalls };
+    const stats: SimStats = {
+      type: 'stats',
+      peakInFlight: sim.peakInFlight,
+      totalCalls: sim.totalCalls,
+      busySpan: sim.busySpan,
+    };
     if (msg.type === 'reset') sim.reset();
     process.send?.(stats);
   });

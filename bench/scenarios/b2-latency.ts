@@ -18,7 +18,12 @@ const BASELINE_REPS = 3;
 const E2E_REPS = 3;
 const IDEAL_RPS = CONCURRENCY / (LATENCY_MS / 1000);
 
-type Run = BatchTimings & { cpu: Record<string, number>; simPeakInFlight: number; simCalls: number };
+type Run = BatchTimings & {
+  cpu: Record<string, number>;
+  simPeakInFlight: number;
+  simCalls: number;
+  simBusySpan?: { firstAt: number; lastAt: number };
+};
 
 /** The same bodies straight to the simulator at the same concurrency. */
 async function directRuns(sim: SimulatorProcess, n: number): Promise<LoadResult[]> {
@@ -46,7 +51,13 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
       const timings = await runBatch(system.apiUrl, input.path, input.lines, BATCH_TIMEOUT_MS);
       const cpu = meter.stop();
       const stats = await sim.stats(true);
-      runs.push({ ...timings, cpu, simPeakInFlight: stats.peakInFlight, simCalls: stats.totalCalls });
+      runs.push({
+        ...timings,
+        cpu,
+        simPeakInFlight: stats.peakInFlight,
+        simCalls: stats.totalCalls,
+        simBusySpan: stats.busySpan,
+      });
     }
   } finally {
     await system.stop();
@@ -102,8 +113,26 @@ function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: n
         `${last.simPeakInFlight} of ${CONCURRENCY}, but ${Math.round((rate * LATENCY_MS) / 1000)} on average ` +
         `(rate x latency), ${last.simCalls} calls in the last run`,
       `B2 CPU cores used during e2e (last run): ${cpuSummary(last.cpu, last.downloadedMs)}`,
+      ...busyNote(last),
     ],
   };
+}
+
+/**
+ * Where the processing time went in one run: from in_progress (as polled) to the first upstream request, the span
+ * in which the upstream was busy (and its average load), and from the last upstream answer to completed (as polled;
+ * both polls are up to 250 ms late).
+ */
+function busyNote(r: Run): string[] {
+  if (!r.simBusySpan) return [];
+  const { firstAt, lastAt } = r.simBusySpan;
+  const span = lastAt - firstAt;
+  const avg = Math.round((r.simCalls * LATENCY_MS) / span);
+  return [
+    `B2 phases (last run): in_progress seen → first upstream request ${secs(firstAt - (r.startedAt + r.inProgressMs))}, ` +
+      `upstream busy ${secs(span)} (${avg} in flight on average), last upstream answer → completed seen ` +
+      secs(r.startedAt + r.completedMs - lastAt),
+  ];
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {

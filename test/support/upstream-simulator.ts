@@ -51,6 +51,8 @@ export class UpstreamSimulator {
   private total = 0;
   private active = 0;
   private peak = 0;
+  private firstAt: number | undefined;
+  private lastAt: number | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -105,6 +107,14 @@ export class UpstreamSimulator {
     return this.peak;
   }
 
+  /**
+   * When the first request since start or the last {@link reset} arrived and when the latest response finished
+   * (epoch ms), or undefined before any.
+   */
+  get busySpan(): { firstAt: number; lastAt: number } | undefined {
+    return this.firstAt === undefined ? undefined : { firstAt: this.firstAt, lastAt: this.lastAt ?? this.firstAt };
+  }
+
   /** Distinct Authorization header values seen. */
   authHeaders(): string[] {
     return [...this.auth];
@@ -116,6 +126,8 @@ export class UpstreamSimulator {
     this.auth.clear();
     this.total = 0;
     this.peak = 0;
+    this.firstAt = undefined;
+    this.lastAt = undefined;
   }
 
   /** Stops listening, cancels pending delayed answers and destroys every socket, keep-alive ones included. */
@@ -131,6 +143,7 @@ export class UpstreamSimulator {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.total++;
+    this.firstAt ??= Date.now();
     this.active++;
     if (this.active > this.peak) this.peak = this.active;
     res.once('close', this.onResponseClose);
@@ -151,6 +164,7 @@ export class UpstreamSimulator {
 
   private readonly onResponseClose = (): void => {
     this.active--;
+    this.lastAt = Date.now();
   };
 
   private handle(req: IncomingMessage, res: ServerResponse, builder: Builder, raw: string): void {
