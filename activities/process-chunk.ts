@@ -7,7 +7,8 @@ import type { RequestLine } from './input-line';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
 import { resultLine } from './result-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
-import { UpstreamAbortedError } from './upstream-client';
+import { LimiterAbortError } from './concurrency-limiter';
+import { UpstreamAbortedError, type UpstreamClient } from './upstream-client';
 
 /** Builds the processChunk activity: sends a chunk's unfinished requests and checkpoints their results. */
 export function makeProcessChunk(deps: ActivityDeps) {
@@ -83,9 +84,7 @@ async function sendAll(
   // per request to one shared signal costs O(listeners) each.
   const controllers = new Set<AbortController>();
   signal.addEventListener('abort', () => controllers.forEach((c) => c.abort()), { once: true });
-  // Each chunk keeps at most its upstream's concurrency waiting on the shared limiter, which serves batches
-  // round-robin, instead of one chunk queueing all of its lines at once.
-  const slots = new TaskSlots(Math.max(...deps.router.all().map((u) => u.limiter.max)));
+  const requests = new TaskGroup();
   let ordinal = -1;
   const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
   for await (const line of lines) {
@@ -93,55 +92,70 @@ async function sendAll(
     if (isBlank(bytes)) continue;
     ordinal++;
     if (done.has(ordinal)) continue;
-    if (signal.aborted) break;
+    if (signal.aborted || requests.failed) break;
     const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-    await slots.run(async () => {
-      const controller = new AbortController();
-      controllers.add(controller);
-      try {
-        await sendOne(deps, batchId, request, ordinal, controller.signal, writer);
-      } finally {
+    const model = typeof request.body.model === 'string' ? request.body.model : null;
+    const upstream = deps.router.forModel(model);
+    if (!upstream) {
+      // Validation refuses unroutable models, so only a routing file changed since then gets here.
+      const message = `no upstream for ${model}`;
+      requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
+      break;
+    }
+    // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
+    // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
+    try {
+      await upstream.admission.acquire(signal, batchId);
+    } catch (err) {
+      if (!(err instanceof LimiterAbortError)) requests.fail(err);
+      break;
+    }
+    const controller = new AbortController();
+    controllers.add(controller);
+    requests.add(
+      sendOne(batchId, upstream, request, model, ordinal, controller.signal, writer).finally(() => {
         controllers.delete(controller);
-      }
-    });
+        upstream.admission.release();
+      }),
+    );
   }
-  await slots.drain();
+  await requests.drain();
 }
 
-/**
- * Runs at most `size` tasks at once. `run` waits for a free slot (not for the task); `drain` waits for all and
- * rethrows the first failure. A wake-up per finished task keeps this O(1) per task, unlike racing all of them.
- */
-class TaskSlots {
+/** Tracks tasks started without waiting for them; `drain` waits for all, then rethrows the first failure. */
+class TaskGroup {
   private active = 0;
-  private wake: (() => void) | undefined;
-  private failure: unknown;
+  private idle: (() => void) | undefined;
+  private failure: { error: unknown } | undefined;
 
-  constructor(private readonly size: number) {}
+  /** True once a task has failed. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
 
-  async run(task: () => Promise<void>): Promise<void> {
-    while (this.active >= this.size) await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure) throw this.failure;
+  add(task: Promise<void>): void {
     this.active++;
-    task().then(
+    task.then(
       () => this.finish(),
-      (err: unknown) => {
-        this.failure ??= err;
+      (error: unknown) => {
+        this.fail(error);
         this.finish();
       },
     );
   }
 
+  /** Records a failure for `drain` to rethrow (the first one wins). */
+  fail(error: unknown): void {
+    this.failure ??= { error };
+  }
+
   private finish(): void {
-    this.active--;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    if (--this.active === 0) this.idle?.();
   }
 
   async drain(): Promise<void> {
-    while (this.active > 0) await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure) throw this.failure;
+    while (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (this.failure) throw this.failure.error;
   }
 }
 
@@ -152,17 +166,14 @@ function estimateTokens(body: Record<string, unknown>, bytes: number): number {
 }
 
 async function sendOne(
-  deps: ActivityDeps,
   batchId: string,
+  upstream: UpstreamClient,
   request: RequestLine,
+  model: string | null,
   ordinal: number,
   signal: AbortSignal,
   writer: ChunkWriter,
 ): Promise<void> {
-  const model = typeof request.body.model === 'string' ? request.body.model : null;
-  const upstream = deps.router.forModel(model);
-  if (!upstream)
-    throw ApplicationFailure.create({ type: 'NoRoute', message: `no upstream for ${model}`, nonRetryable: true });
   const body = JSON.stringify(request.body);
   const estimatedTokens = estimateTokens(request.body, body.length);
   try {

@@ -95,6 +95,12 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
  */
 export class UpstreamClient {
   readonly limiter: ConcurrencyLimiter;
+  /**
+   * Bounds the requests prepared for this upstream (parsed, waiting for a slot or in flight) to twice its
+   * concurrency, shared by every chunk in the process and served round-robin by batch: enough waiting to refill
+   * every slot the moment it frees, without each chunk queueing a full window of parsed requests.
+   */
+  readonly admission: ConcurrencyLimiter;
   private readonly rpm?: RateLimiter;
   private readonly tpm?: RateLimiter;
   private readonly pool: Pool;
@@ -109,6 +115,7 @@ export class UpstreamClient {
 
   constructor(private readonly opts: UpstreamOptions) {
     this.limiter = new ConcurrencyLimiter(opts.concurrency);
+    this.admission = new ConcurrencyLimiter(2 * opts.concurrency);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
     this.latencyLabels = { upstream: opts.name };

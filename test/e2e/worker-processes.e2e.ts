@@ -93,7 +93,9 @@ describe('WORKER_PROCESSES=2: one supervisor, two worker processes', () => {
     await waitUntil(async () => (await client.batches.retrieve(batch.id)).request_counts!.completed >= 100);
     process.kill(victim, 'SIGKILL');
     await waitUntil(() => childPids(worker.output()).length === 3);
-    expect(worker.output()).toMatch(/worker process 1 of 2 \(pid \d+\) exited \(SIGKILL\); restarting in 1000 ms/);
+    expect(worker.output()).toMatch(
+      new RegExp(`worker process [12] of 2 \\(pid ${victim}\\) exited \\(SIGKILL\\); restarting in 1000 ms`),
+    );
     const done = await waitForStatus(client, batch.id, ['completed', 'failed'], 90000);
     expect(done.request_counts).toEqual({ total: 600, completed: 600, failed: 0 });
     const output = await readResults(client, done.output_file_id);
