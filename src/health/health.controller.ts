@@ -22,17 +22,18 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** The store and Temporal answer. */
+  /** The metadata store, the blob store and Temporal answer. */
   @Get('readyz')
   async readyz() {
     const checks = await Promise.allSettled([
       sql`select 1`.execute(this.storage.db.kysely),
+      this.storage.blobs.check(),
       this.temporal.connection.workflowService.getSystemInfo({}),
     ]);
-    const [store, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
-    if (store !== 'ok' || temporal !== 'ok') {
-      throw new ServiceUnavailableError(`Not ready: store ${store}, temporal ${temporal}.`);
+    const [store, blobs, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
+    if (store !== 'ok' || blobs !== 'ok' || temporal !== 'ok') {
+      throw new ServiceUnavailableError(`Not ready: store ${store}, blobs ${blobs}, temporal ${temporal}.`);
     }
-    return { status: 'ok', store, temporal };
+    return { status: 'ok', store, blobs, temporal };
   }
 }

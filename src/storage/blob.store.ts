@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -60,6 +61,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Removes temporary upload data left by crashed processes; returns how many were removed. */
   sweepTemp?(): Promise<number>;
+  /** Resolves when the store can be written now (readiness); rejects with the reason otherwise. */
+  check(): Promise<void>;
 }
 
 /** Temporary uploads older than this are removed whoever wrote them. */
@@ -81,6 +84,12 @@ export class FsBlobStore implements BlobStore {
 
   constructor(root: string) {
     this.root = resolve(root);
+  }
+
+  /** The root directory exists (or can be made) and is writable: a read-only or missing volume fails. */
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root, constants.W_OK);
   }
 
   private pathOf(key: string): string {

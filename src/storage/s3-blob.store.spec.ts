@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
   ListMultipartUploadsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -282,6 +283,19 @@ describe('S3BlobStore against s3rver', () => {
       const opened = await S3BlobStore.open(config(`s3://${bucket}/some/prefix`));
       try {
         expect(await opened.size('probe')).toBe(3);
+      } finally {
+        opened.close();
+      }
+    });
+
+    it('checks readiness with HeadBucket: ready while the bucket is there, not once it is gone', async () => {
+      const gone = 'readiness-probe';
+      await client.send(new CreateBucketCommand({ Bucket: gone }));
+      const opened = await S3BlobStore.open(config(`s3://${gone}`));
+      try {
+        await expect(opened.check()).resolves.toBeUndefined();
+        await client.send(new DeleteBucketCommand({ Bucket: gone }));
+        await expect(opened.check()).rejects.toThrow();
       } finally {
         opened.close();
       }

@@ -94,6 +94,11 @@ export class S3BlobStore implements BlobStore {
     return store;
   }
 
+  /** The bucket answers HeadBucket (it exists and the credentials may use it). */
+  async check(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+  }
+
   /** Releases the client's connections. */
   close(): void {
     this.client.destroy();

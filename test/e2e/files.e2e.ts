@@ -261,7 +261,7 @@ describe('Temporal connection', () => {
     try {
       const res = await fetch(stack.baseURL.replace('/v1', '/readyz'));
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ok', store: 'ok', temporal: 'ok' });
+      expect(await res.json()).toEqual({ status: 'ok', store: 'ok', blobs: 'ok', temporal: 'ok' });
       const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
       try {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });

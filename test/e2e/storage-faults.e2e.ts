@@ -88,9 +88,16 @@ const runnable = process.env.TEST_BLOB_STORE !== 's3' && SmallDisk.available();
       expect(err).toMatchObject({ status: 503, type: 'server_error', code: 'storage_unavailable' });
       expect((err as APIError).message).toMatch(/not writable \(EROFS\)/);
       expect(await fileCount()).toBe(before);
+      // Readiness says so too, so a load balancer can route uploads elsewhere.
+      const ready = await fetch(stack.baseURL.replace('/v1', '/readyz'));
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { error: { message: string } }).error.message).toBe(
+        'Not ready: store ok, blobs unavailable, temporal ok.',
+      );
     } finally {
       disk.remountReadOnly(false);
     }
+    expect((await fetch(stack.baseURL.replace('/v1', '/readyz'))).status).toBe(200);
     await expect(
       client.files.create({ file: await toFile(Buffer.from('{}\n'), 'b.jsonl'), purpose: 'batch' }),
     ).resolves.toMatchObject({ bytes: 3 });
