@@ -40,29 +40,36 @@ function workerShare(config: AppConfig): WorkerShare {
 }
 
 async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> {
+  // A supervised process listens to its supervisor before anything else: a shutdown asked for during start is
+  // acted on once the worker is up, and metrics requests are answered from the first moment.
+  const told = share ? listenToSupervisor() : undefined;
   const storage = await openStorage(config);
   const worker = await startBatchWorker(config, storage, undefined, share);
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  let ended: Promise<unknown> = worker.done;
   if (share) {
-    // Answers the supervisor's requests for this process's metrics (it serves their sum on WORKER_METRICS_PORT).
-    new AggregatorRegistry();
-    // The supervisor asks over IPC rather than by signal: Ctrl-C already signals the whole process group, and a
-    // second signal would force the exit. A supervisor that died (disconnect) takes its processes with it.
-    const told = new Promise<void>((resolve) => {
-      process.on('message', (m: unknown) => {
-        if ((m as { type?: unknown } | null)?.type === WORKER_SHUTDOWN) resolve();
-      });
-      process.once('disconnect', () => resolve());
-    });
-    ended = Promise.race([worker.done, told]);
     process.send?.({ type: WORKER_READY });
     console.log(`worker process ${share.index + 1} of ${share.count} (pid ${process.pid}) ready`);
   } else {
     if (config.WORKER_METRICS_PORT) metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT);
     console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
   }
+  const ended = told ? Promise.race([worker.done, told]) : worker.done;
   await runUntilSignal([async () => metrics?.close(), () => worker.shutdown(), () => storage.close()], ended);
+}
+
+/**
+ * Answers the supervisor's metrics requests (it serves their sum on WORKER_METRICS_PORT) and resolves when it asks
+ * this process to shut down. It asks over IPC rather than by signal: Ctrl-C already signals the whole process
+ * group, and a second signal would force the exit. If the supervisor itself dies, node:cluster ends this process
+ * at once; Temporal then retries its chunks from their checkpoints.
+ */
+function listenToSupervisor(): Promise<void> {
+  new AggregatorRegistry();
+  return new Promise<void>((resolve) => {
+    process.on('message', (m: unknown) => {
+      if ((m as { type?: unknown } | null)?.type === WORKER_SHUTDOWN) resolve();
+    });
+  });
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,8 @@ export const WORKER_READY = 'worker-ready';
 export const WORKER_SHUTDOWN = 'worker-shutdown';
 
 const FIRST_RESTART_DELAY_MS = 1000;
+/** A graceful stop that takes longer than this (each process has a 10 s shutdown grace) ends with SIGKILL. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 /** A process that ran this long before it died is restarted at the first delay again. */
 const STABLE_AFTER_MS = 30_000;
@@ -20,7 +22,8 @@ const isMessage = (m: unknown, type: string): boolean => (m as { type?: unknown 
  * Supervises WORKER_PROCESSES worker processes (node:cluster forks of this entry, each told its index in
  * WORKER_PROCESS_INDEX). A process that dies after start (a crash, the OOM killer) is started again with a growing
  * delay; Temporal retries the chunks it held, which resume from their checkpoints. SIGINT or SIGTERM shuts them all
- * down gracefully (a second one kills them). WORKER_METRICS_PORT serves the sum of their metrics.
+ * down gracefully (a second signal, or SHUTDOWN_DEADLINE_MS, kills them); so does a process failing during start,
+ * and the supervisor then exits 1. WORKER_METRICS_PORT serves the sum of their metrics.
  */
 export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const count = config.WORKER_PROCESSES;
@@ -34,11 +37,32 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const exited = new Promise<void>((resolve) => (allExited = resolve));
   let startFailed!: (err: Error) => void;
   const failed = new Promise<never>((_, reject) => (startFailed = reject));
+  /** A process that exited badly (not 0) while the supervisor was stopping them. */
+  let unclean = false;
 
-  const stopAll = () => {
+  const killAll = () => {
+    for (const w of live.values()) w.process.kill('SIGKILL');
+  };
+  /** Asks every process to stop; a second signal, or the deadline, kills them. Resolves with the exit code. */
+  const stopAll = async (code: number): Promise<number> => {
     stopping = true;
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        killAll();
+        process.exit(130);
+      });
+    }
+    const deadline = setTimeout(() => {
+      console.error(`worker processes still running after ${SHUTDOWN_DEADLINE_MS} ms; killing them`);
+      unclean = true;
+      killAll();
+    }, SHUTDOWN_DEADLINE_MS);
     if (live.size === 0) allExited();
     for (const w of live.values()) if (w.isConnected()) w.send({ type: WORKER_SHUTDOWN });
+    await exited;
+    clearTimeout(deadline);
+    await new Promise<void>((resolve) => (metrics ? metrics.close(() => resolve()) : resolve()));
+    return unclean ? Math.max(code, 1) : code;
   };
 
   const fork = (index: number, delayMs = FIRST_RESTART_DELAY_MS) => {
@@ -47,6 +71,11 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
     live.set(index, w);
     w.on('message', (m: unknown) => {
       if (!isMessage(m, WORKER_READY)) return;
+      // Ready after the others were told to stop (it was still starting): tell it again, now that it listens.
+      if (stopping) {
+        w.send({ type: WORKER_SHUTDOWN });
+        return;
+      }
       ready.add(index);
       if (!started && ready.size === count) {
         started = true;
@@ -59,6 +88,7 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
       live.delete(index);
       ready.delete(index);
       if (stopping) {
+        if (code !== 0) unclean = true;
         if (live.size === 0) allExited();
         return;
       }
@@ -78,30 +108,20 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   };
 
   for (let i = 0; i < count; i++) fork(i);
-  if (config.WORKER_METRICS_PORT) {
-    const sum = { metrics: () => registry.clusterMetrics(), contentType: registry.contentType };
-    metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT, sum);
-  }
   const signalled = new Promise<string>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
   });
   try {
+    if (config.WORKER_METRICS_PORT) {
+      const sum = { metrics: () => registry.clusterMetrics(), contentType: registry.contentType };
+      metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT, sum);
+    }
     const why = await Promise.race([signalled, failed]);
     console.log(`${why}: shutting down ${live.size} worker processes (press Ctrl-C again to force)`);
   } catch (err) {
+    // A process failed during start, or the metrics port could not be opened: stop the rest and fail.
     console.error((err as Error).message);
-    stopAll();
-    await exited;
-    process.exit(1);
+    process.exit(await stopAll(1));
   }
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      for (const w of live.values()) w.process.kill('SIGKILL');
-      process.exit(130);
-    });
-  }
-  stopAll();
-  await exited;
-  await new Promise<void>((resolve) => (metrics ? metrics.close(() => resolve()) : resolve()));
-  process.exit(0);
+  process.exit(await stopAll(0));
 }

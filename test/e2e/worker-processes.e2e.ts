@@ -1,11 +1,16 @@
 import { Client, Connection } from '@temporalio/client';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 import { waitUntil } from '../support/wait';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process';
+import { envFor, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 const CONCURRENCY = 6;
 
@@ -112,5 +117,69 @@ describe('WORKER_PROCESSES=2: one supervisor, two worker processes', () => {
     expect(await exited).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
     expect(worker.output()).toMatch(/SIGTERM: shutting down 2 worker processes/);
+  });
+});
+
+describe('the WORKER_PROCESSES supervisor stopping early', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ UPSTREAM_CONCURRENCY: '4' }, { worker: false });
+  });
+  afterAll(() => stack.close());
+
+  /** Starts the supervisor without waiting for it; records the pids of its children while it runs. */
+  function startSupervisor(env: Record<string, string>) {
+    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
+      env: { ...process.env, ...envFor(stack.config), LOG_LEVEL: 'warn', WORKER_PROCESSES: '2', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const children = new Set<number>();
+    const watch = setInterval(() => {
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+          if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid) children.add(Number(entry));
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }, 20);
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        clearInterval(watch);
+        resolve(code);
+      }),
+    );
+    return { child, exited, children, output: () => output };
+  }
+
+  it('a SIGTERM while the processes are still starting stops them all, gracefully', async () => {
+    const sup = startSupervisor({});
+    await waitUntil(() => sup.children.size === 2, 20000);
+    sup.child.kill('SIGTERM');
+    expect(await sup.exited).toBe(0);
+    expect(sup.output()).toMatch(/SIGTERM: shutting down 2 worker processes/);
+    expect(sup.output()).not.toMatch(/killing them/);
+    await waitUntil(() => [...sup.children].every((pid) => !alive(pid)), 5000);
+  });
+
+  it('a start that fails (the metrics port is taken) stops the processes already forked and exits 1', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const sup = startSupervisor({ WORKER_METRICS_PORT: String(port) });
+      expect(await sup.exited).toBe(1);
+      expect(sup.output()).toMatch(/EADDRINUSE/);
+      expect(sup.children.size).toBeGreaterThan(0);
+      await waitUntil(() => [...sup.children].every((pid) => !alive(pid)), 5000);
+    } finally {
+      blocker.close();
+    }
   });
 });
