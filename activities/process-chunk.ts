@@ -83,41 +83,60 @@ async function sendAll(
   // One listener on the activity's signal fans out to the in-flight requests' own controllers; adding a listener
   // per request to one shared signal costs O(listeners) each.
   const controllers = new Set<AbortController>();
-  signal.addEventListener('abort', () => controllers.forEach((c) => c.abort()), { once: true });
   const requests = new TaskGroup();
-  let ordinal = -1;
-  const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
-  for await (const line of lines) {
-    const bytes = stripBom(line);
-    if (isBlank(bytes)) continue;
-    ordinal++;
-    if (done.has(ordinal)) continue;
-    if (signal.aborted || requests.failed) break;
-    const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-    const model = typeof request.body.model === 'string' ? request.body.model : null;
-    const upstream = deps.router.forModel(model);
-    if (!upstream) {
-      // Validation refuses unroutable models, so only a routing file changed since then gets here.
-      const message = `no upstream for ${model}`;
-      requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
-      break;
-    }
-    // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
-    // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
-    try {
-      await upstream.admission.acquire(signal, batchId);
-    } catch (err) {
-      if (!(err instanceof LimiterAbortError)) requests.fail(err);
-      break;
-    }
-    const controller = new AbortController();
-    controllers.add(controller);
-    requests.add(
-      sendOne(batchId, upstream, request, model, ordinal, controller.signal, writer).finally(() => {
-        controllers.delete(controller);
+  const abortAll = () => controllers.forEach((c) => c.abort());
+  signal.addEventListener('abort', abortAll, { once: true });
+  try {
+    let ordinal = -1;
+    const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
+    for await (const line of lines) {
+      const bytes = stripBom(line);
+      if (isBlank(bytes)) continue;
+      ordinal++;
+      if (done.has(ordinal)) continue;
+      if (signal.aborted || requests.failed) break;
+      const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
+      const model = typeof request.body.model === 'string' ? request.body.model : null;
+      const upstream = deps.router.forModel(model);
+      if (!upstream) {
+        // Validation refuses unroutable models, so only a routing file changed since then gets here.
+        const message = `no upstream for ${model}`;
+        requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
+        break;
+      }
+      // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
+      // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
+      try {
+        await upstream.admission.acquire(signal, batchId);
+      } catch (err) {
+        if (!(err instanceof LimiterAbortError)) requests.fail(err);
+        break;
+      }
+      // Cancelled while the slot was being granted: the abort fan-out has already run.
+      if (signal.aborted) {
         upstream.admission.release();
-      }),
-    );
+        break;
+      }
+      const controller = new AbortController();
+      controllers.add(controller);
+      // A request waiting out a backoff gives its admission back (it needs only a concurrency slot to try again),
+      // so a batch whose requests keep failing cannot hold the admission other batches wait for.
+      let admitted = true;
+      const leave = () => {
+        if (admitted) upstream.admission.release();
+        admitted = false;
+      };
+      requests.add(
+        sendOne(batchId, upstream, request, model, ordinal, controller.signal, writer, leave).finally(() => {
+          controllers.delete(controller);
+          leave();
+        }),
+      );
+    }
+  } catch (err) {
+    // The input could not be read: stop what is in flight (it is sent again on retry) before failing.
+    requests.fail(err);
+    abortAll();
   }
   await requests.drain();
 }
@@ -173,6 +192,7 @@ async function sendOne(
   ordinal: number,
   signal: AbortSignal,
   writer: ChunkWriter,
+  onBackoff: () => void,
 ): Promise<void> {
   const body = JSON.stringify(request.body);
   const estimatedTokens = estimateTokens(request.body, body.length);
@@ -181,6 +201,7 @@ async function sendOne(
       key: batchId,
       estimatedTokens,
       model: model ?? '',
+      onBackoff,
     });
     const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
     upstream.settle(model ?? '', line.ok, estimatedTokens, line.usage);

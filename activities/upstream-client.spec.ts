@@ -39,6 +39,21 @@ describe('UpstreamClient against a real HTTP simulator', () => {
     expect(client.limiter.limit).toBe(4);
   });
 
+  it('calls onBackoff before every wait between attempts, and never for a first answer', async () => {
+    let waits = 0;
+    const onBackoff = () => waits++;
+    const retried = await client.send(
+      '/v1/chat/completions',
+      body('bo', { faults: [{ status: 500 }, { status: 503 }] }),
+      signal,
+      { onBackoff },
+    );
+    expect(retried).toMatchObject({ kind: 'response', status: 200, attempts: 3 });
+    expect(waits).toBe(2);
+    await client.send('/v1/chat/completions', body('bo-ok'), signal, { onBackoff });
+    expect(waits).toBe(2);
+  });
+
   it('retries a timeout and reports upstream_timeout when every attempt times out', async () => {
     const result = await client.send('/v1/chat/completions', body('slow', { always: { delay_ms: 1000 } }), signal);
     expect(result).toMatchObject({ kind: 'error', code: 'upstream_timeout', attempts: 4 });

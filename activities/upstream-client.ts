@@ -39,6 +39,8 @@ export interface SendOptions {
   estimatedTokens?: number;
   /** The request's model, for metrics labels. */
   model?: string;
+  /** Called before each wait between attempts (a backoff or an outage probe). */
+  onBackoff?: () => void;
 }
 
 /** The final answer for one request: an HTTP response, or a failure with no response. */
@@ -165,15 +167,16 @@ export class UpstreamClient {
         if (outcome.status === 429) this.limiter.onThrottled();
         else this.limiter.onSuccess();
         if (!RETRYABLE_STATUS(outcome.status) || last) return { ...outcome, attempts: attempt };
-        await this.backoff(attempt, signal, outcome.retryAfter);
+        await this.backoff(attempt, signal, outcome.retryAfter, opts.onBackoff);
       } else if (outcome.connectFailed && this.withinOutage()) {
         // The upstream is down: wait for it without spending this request's retries, probing every few seconds
         // so the batch picks up soon after it is back.
         attempt--;
-        await this.backoff(1, signal, Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random())));
+        const probe = Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random()));
+        await this.backoff(1, signal, probe, opts.onBackoff);
       } else {
         if (last) return { ...outcome, attempts: attempt };
-        await this.backoff(attempt, signal);
+        await this.backoff(attempt, signal, undefined, opts.onBackoff);
       }
     }
   }
@@ -257,7 +260,8 @@ export class UpstreamClient {
     }
   }
 
-  private async backoff(attempt: number, signal: AbortSignal, retryAfter?: number): Promise<void> {
+  private async backoff(attempt: number, signal: AbortSignal, retryAfter?: number, onBackoff?: () => void) {
+    onBackoff?.();
     const exp = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempt - 1));
     const jittered = exp / 2 + Math.random() * (exp / 2);
     const wait = retryAfter !== undefined ? Math.min(this.opts.retryMaxMs, retryAfter) : jittered;
