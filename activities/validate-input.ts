@@ -3,10 +3,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { batchKeys, type ActivityDeps, type ChunkIndex, type ChunkSpec } from './deps';
 import { checkLine, embeddingInputs, parseLine, type LineError } from './input-line';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
+import type { BatchStatus } from '../src/storage/batch.store';
 import type { BatchRef, ValidateInputResult } from './types';
 
 /** At most this many errors are reported (contract.md). */
 const MAX_REPORTED_ERRORS = 1000;
+/** Validation's findings are recorded only while the batch is still being validated (or cancelled meanwhile). */
+const VALIDATING: BatchStatus[] = ['validating', 'cancelling'];
 /** OpenAI's cap on embedding inputs across a batch. */
 const MAX_EMBEDDING_INPUTS = 50000;
 
@@ -120,7 +123,7 @@ export function makeValidateInput(deps: ActivityDeps) {
         param: 'input_file_id',
         line: null,
       };
-      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: [error] }) });
+      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: [error] }) }, VALIDATING);
       return result(false);
     }
     const v = new Validation(batch.endpoint, settings.chunkSize, settings.maxBatchRequests);
@@ -142,7 +145,7 @@ export function makeValidateInput(deps: ActivityDeps) {
       v.report({ code: 'empty_file', message: 'The input file has no requests.', param: null, line: null });
     if (v.errorCount > 0) {
       log.info('validation failed', { total: v.total, errors: v.errorCount, first: v.errors[0]?.code });
-      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) });
+      await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) }, VALIDATING);
       return result(false, v);
     }
     const index: ChunkIndex = {

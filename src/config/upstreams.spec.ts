@@ -39,5 +39,6 @@ describe('shareRouting', () => {
     expect(() => shareRouting(table(2), 0, 4)).toThrow(ConfigError);
     expect(() => shareRouting(table(2), 0, 4)).toThrow(/max_concurrency 2 cannot be split between WORKER_PROCESSES=4/);
     expect(() => shareRouting(table(8, 3), 0, 4)).toThrow(/requests_per_minute 3/);
+    expect(() => shareRouting(table(8, 8, 2), 0, 4)).toThrow(/tokens_per_minute 2/);
   });
 });

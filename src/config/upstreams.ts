@@ -106,7 +106,11 @@ function shareOf(total: number, index: number, count: number): number {
 export function shareRouting(table: RoutingTable, index: number, count: number): RoutingTable {
   if (count <= 1) return table;
   for (const u of table.upstreams) {
-    const limits = { max_concurrency: u.maxConcurrency, requests_per_minute: u.requestsPerMinute };
+    const limits = {
+      max_concurrency: u.maxConcurrency,
+      requests_per_minute: u.requestsPerMinute,
+      tokens_per_minute: u.tokensPerMinute,
+    };
     for (const [name, value] of Object.entries(limits)) {
       if (value !== undefined && value < count) {
         throw new ConfigError(

@@ -170,9 +170,12 @@ export class BatchStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Updates columns other than the status. */
-  async update(id: string, patch: BatchPatch): Promise<void> {
-    await this.db.updateTable('batches').set(patch).where('id', '=', id).execute();
+  /**
+   * Updates columns other than the status while the batch is in one of `statuses`. A batch in a final status
+   * never changes (readers cache it), so callers name the live statuses their update belongs to.
+   */
+  async update(id: string, patch: BatchPatch, statuses: readonly BatchStatus[]): Promise<void> {
+    await this.db.updateTable('batches').set(patch).where('id', '=', id).where('status', 'in', statuses).execute();
   }
 
   /**

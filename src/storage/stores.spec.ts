@@ -175,7 +175,9 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
 
     expect(await batches.transition('b1', ['validating'], 'in_progress', { in_progress_at: 5, total: 7 })).toBe(true);
     expect(await batches.transition('b1', ['validating'], 'failed')).toBe(false);
-    await batches.update('b1', { completed: 3 });
+    await batches.update('b1', { completed: 3 }, ['in_progress']);
+    // Only in the named statuses: a batch in any other status is left as it is.
+    await batches.update('b1', { completed: 4 }, ['validating']);
     expect(await batches.getById('b1')).toMatchObject({
       status: 'in_progress',
       in_progress_at: 5,
