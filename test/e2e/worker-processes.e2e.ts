@@ -128,6 +128,22 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
   });
   afterAll(() => stack.close());
 
+  /** Processes started with this task queue in their environment (the supervisor's, and any it forked). */
+  function withTaskQueue(queue: string): number[] {
+    const found: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`TEMPORAL_TASK_QUEUE=${queue}`)) {
+          found.push(Number(entry));
+        }
+      } catch {
+        // Gone meanwhile, or not ours to read.
+      }
+    }
+    return found;
+  }
+
   /** Starts the supervisor without waiting for it; records the pids of its children while it runs. */
   function startSupervisor(env: Record<string, string>) {
     const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
@@ -161,11 +177,13 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
   it('a SIGTERM while the processes are still starting stops them all, gracefully', async () => {
     const sup = startSupervisor({});
     await waitUntil(() => sup.children.size === 2, 20000);
+    expect(withTaskQueue(stack.config.TEMPORAL_TASK_QUEUE).sort()).toEqual([sup.child.pid, ...sup.children].sort());
     sup.child.kill('SIGTERM');
     expect(await sup.exited).toBe(0);
     expect(sup.output()).toMatch(/SIGTERM: shutting down 2 worker processes/);
     expect(sup.output()).not.toMatch(/killing them/);
     await waitUntil(() => [...sup.children].every((pid) => !alive(pid)), 5000);
+    expect(withTaskQueue(stack.config.TEMPORAL_TASK_QUEUE)).toEqual([]);
   });
 
   it('a start that fails (the metrics port is taken) stops the processes already forked and exits 1', async () => {
@@ -176,8 +194,8 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
       const sup = startSupervisor({ WORKER_METRICS_PORT: String(port) });
       expect(await sup.exited).toBe(1);
       expect(sup.output()).toMatch(/EADDRINUSE/);
-      expect(sup.children.size).toBeGreaterThan(0);
-      await waitUntil(() => [...sup.children].every((pid) => !alive(pid)), 5000);
+      // Whether or not its processes got far enough to be seen, none is left.
+      await waitUntil(() => withTaskQueue(stack.config.TEMPORAL_TASK_QUEUE).length === 0, 5000);
     } finally {
       blocker.close();
     }
