@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import { AnswerHandler, type Answer } from './answer-handler';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
 import {
   tokensTotal,
@@ -231,27 +232,31 @@ export class UpstreamClient {
       throw err;
     }
     const stopTimer = upstreamLatency.startTimer(this.latencyLabels);
+    let handler: AnswerHandler | undefined;
     try {
-      const res = await this.pool.request({
-        path,
-        method: 'POST',
-        headers: this.headers,
-        body,
-        signal,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
+      const answer = await new Promise<Answer>((resolve, reject) => {
+        if (signal.aborted) return reject(new UpstreamAbortedError('chunk cancelled'));
+        handler = new AnswerHandler(resolve, reject, signal);
+        const options = {
+          path,
+          method: 'POST' as const,
+          headers: this.headers,
+          body,
+          headersTimeout: this.opts.timeoutMs,
+          bodyTimeout: this.opts.timeoutMs,
+        };
+        this.pool.dispatch(options, handler);
       });
       this.lastContact = Date.now();
-      const buf = Buffer.from(await res.body.arrayBuffer());
-      const requestId = res.headers['x-request-id'];
       return {
         kind: 'response' as const,
-        status: res.statusCode,
-        requestId: typeof requestId === 'string' ? requestId : null,
-        body: buf,
-        retryAfter: retryAfterMs(res.headers['retry-after']),
+        status: answer.status,
+        requestId: answer.requestId,
+        body: answer.body,
+        retryAfter: retryAfterMs(answer.retryAfter),
       };
     } catch (err) {
+      if (handler?.answered) this.lastContact = Date.now();
       if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
       return { kind: 'error' as const, ...classifyNetworkError(err) };
     } finally {

@@ -1,0 +1,91 @@
+import type { Dispatcher } from 'undici';
+import { errors } from 'undici';
+
+/** An upstream's whole answer: status, the two headers the batch uses, and the body bytes. */
+export interface Answer {
+  status: number;
+  requestId: string | null;
+  retryAfter: string | undefined;
+  body: Buffer;
+}
+
+const X_REQUEST_ID = 'x-request-id';
+const RETRY_AFTER = 'retry-after';
+
+/**
+ * Collects one response for `Dispatcher.dispatch`. undici's `request()` wraps every response in an async resource
+ * and a Readable stream and parses every header into an object; a batch needs the status, two headers and the
+ * body, so this handler keeps only those (a B1 profile showed undici's request path and its garbage among the
+ * largest costs per request). Errors are undici's own, as `request()` would reject with.
+ */
+export class AnswerHandler implements Dispatcher.DispatchHandler {
+  private abortRequest: ((err: Error) => void) | undefined;
+  private readonly chunks: Buffer[] = [];
+  private status = 0;
+  private requestId: string | null = null;
+  private retryAfter: string | undefined;
+  private settled = false;
+  /** True once the upstream sent response headers (it is up, whatever follows). */
+  answered = false;
+
+  constructor(
+    private readonly resolve: (answer: Answer) => void,
+    private readonly reject: (err: Error) => void,
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => {
+    const err = new errors.RequestAbortedError();
+    if (this.abortRequest) this.abortRequest(err);
+    else this.fail(err);
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.settled) {
+      abort(new errors.RequestAbortedError());
+      return;
+    }
+    this.abortRequest = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true; // 1xx: the real answer follows
+    this.answered = true;
+    this.status = statusCode;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i];
+      if (name.length === X_REQUEST_ID.length && name.toString('latin1').toLowerCase() === X_REQUEST_ID) {
+        this.requestId = rawHeaders[i + 1].toString('latin1');
+      } else if (name.length === RETRY_AFTER.length && name.toString('latin1').toLowerCase() === RETRY_AFTER) {
+        this.retryAfter = rawHeaders[i + 1].toString('latin1');
+      }
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    this.resolve({ status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
+  }
+
+  onError(err: Error): void {
+    this.fail(err);
+  }
+
+  private fail(err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.reject(err);
+  }
+}
