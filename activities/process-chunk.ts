@@ -1,4 +1,5 @@
 import { Context, log } from '@temporalio/activity';
+import { setMaxListeners } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
 import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
@@ -80,12 +81,13 @@ async function sendAll(
   done: Set<number>,
   writer: ChunkWriter,
 ): Promise<void> {
-  // One listener on the activity's signal fans out to the in-flight requests' own controllers; adding a listener
-  // per request to one shared signal costs O(listeners) each.
-  const controllers = new Set<AbortController>();
+  // Every request of the chunk listens on one signal while it is in flight (the admission keeps that to at most
+  // twice the upstream's concurrency), so a cancel reaches them all without a controller per request.
+  const stop = new AbortController();
   const requests = new TaskGroup();
-  const abortAll = () => controllers.forEach((c) => c.abort());
+  const abortAll = () => stop.abort();
   signal.addEventListener('abort', abortAll, { once: true });
+  setMaxListeners(0, stop.signal);
   try {
     let ordinal = -1;
     const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
@@ -117,8 +119,6 @@ async function sendAll(
         upstream.admission.release();
         break;
       }
-      const controller = new AbortController();
-      controllers.add(controller);
       // A request waiting out a backoff gives its admission back (it needs only a concurrency slot to try again),
       // so a batch whose requests keep failing cannot hold the admission other batches wait for.
       let admitted = true;
@@ -126,12 +126,7 @@ async function sendAll(
         if (admitted) upstream.admission.release();
         admitted = false;
       };
-      requests.add(
-        sendOne(batchId, upstream, request, model, ordinal, controller.signal, writer, leave).finally(() => {
-          controllers.delete(controller);
-          leave();
-        }),
-      );
+      requests.add(sendOne(batchId, upstream, request, model, ordinal, stop.signal, writer, leave).finally(leave));
     }
   } catch (err) {
     // The input could not be read: stop what is in flight (it is sent again on retry) before failing.
