@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
-import { prepared } from './prepared';
+import { idLookups, prepared } from './prepared';
 import type { BatchTable, Database } from './schema';
 
 /** The batch status enum (contract.md, Lifecycle). */
@@ -87,17 +87,12 @@ export function addUsage(a: Usage, b: Usage): Usage {
 
 /** Batch rows and their per-chunk progress. Status changes are compare-and-set on the current status. */
 export class BatchStore {
-  private readonly byOwnerAndId;
-  private readonly byId;
+  private readonly lookups;
   private readonly progressRows;
 
   constructor(private readonly db: Kysely<Database>) {
-    const k = db as unknown as Kysely<never>;
-    this.byOwnerAndId = prepared(k, 2, (owner: string, id: string) =>
-      db.selectFrom('batches').selectAll().where('owner', '=', owner).where('id', '=', id),
-    );
-    this.byId = prepared(k, 1, (id: string) => db.selectFrom('batches').selectAll().where('id', '=', id));
-    this.progressRows = prepared(k, 1, (batchId: string) =>
+    this.lookups = idLookups(db, 'batches');
+    this.progressRows = prepared(db as unknown as Kysely<never>, 1, (batchId: string) =>
       db.selectFrom('chunk_progress').select(['completed', 'failed', 'usage']).where('batch_id', '=', batchId),
     );
   }
@@ -109,12 +104,12 @@ export class BatchStore {
 
   /** The owner's batch, or undefined. */
   async get(owner: string, id: string): Promise<BatchRow | undefined> {
-    return (await this.byOwnerAndId(owner, id))[0];
+    return (await this.lookups.byOwnerAndId(owner, id))[0];
   }
 
   /** A batch by id, any owner (worker side). */
   async getById(id: string): Promise<BatchRow | undefined> {
-    return (await this.byId(id))[0];
+    return (await this.lookups.byId(id))[0];
   }
 
   /** The owner's batch created with this Idempotency-Key, if any. */

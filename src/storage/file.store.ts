@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { UNFINISHED_STATUSES } from './batch.store';
-import { prepared } from './prepared';
+import { idLookups } from './prepared';
 import type { Database, FileTable } from './schema';
 
 /** A stored file's metadata. */
@@ -28,15 +28,10 @@ const inUseByBatch = (eb: ExpressionBuilder<Database, 'files'>) =>
 
 /** File metadata rows. Every read is scoped to an owner: another owner's file does not exist. */
 export class FileStore {
-  private readonly byOwnerAndId;
-  private readonly byId;
+  private readonly lookups;
 
   constructor(private readonly db: Kysely<Database>) {
-    const k = db as unknown as Kysely<never>;
-    this.byOwnerAndId = prepared(k, 2, (owner: string, id: string) =>
-      db.selectFrom('files').selectAll().where('owner', '=', owner).where('id', '=', id),
-    );
-    this.byId = prepared(k, 1, (id: string) => db.selectFrom('files').selectAll().where('id', '=', id));
+    this.lookups = idLookups(db, 'files');
   }
 
   /** Inserts a file row; with `ignoreDuplicate` a retried insert of the same id is a no-op. */
@@ -48,12 +43,12 @@ export class FileStore {
 
   /** The owner's file, or undefined. */
   async get(owner: string, id: string): Promise<FileRow | undefined> {
-    return (await this.byOwnerAndId(owner, id))[0];
+    return (await this.lookups.byOwnerAndId(owner, id))[0];
   }
 
   /** Any owner's file by id (worker side, where the batch row already proved ownership). */
   async getById(id: string): Promise<FileRow | undefined> {
-    return (await this.byId(id))[0];
+    return (await this.lookups.byId(id))[0];
   }
 
   /** A page of the owner's files plus whether more follow. `after` names the last id of the previous page. */

@@ -1,4 +1,5 @@
-import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, Selectable } from 'kysely';
+import type { Database } from './schema';
 
 const MARK = '\u0002param\u0002';
 
@@ -31,5 +32,21 @@ export function prepared<A extends string[], R>(
     // eslint-disable-next-line no-control-regex
     const parameters = slots.map((s) => ('arg' in s ? args[s.arg].replace(/\u0000/g, '\uFFFD') : s.value));
     return (await db.executeQuery<R>({ ...compiled, parameters })).rows;
+  };
+}
+
+/** The two id lookups every owned table has, prepared once: by owner and id (API side) and by id alone. */
+export function idLookups<T extends 'files' | 'batches'>(db: Kysely<Database>, table: T) {
+  type Lookup<A extends string[]> = (...args: A) => Promise<Selectable<Database[T]>[]>;
+  // Both tables have `owner` and `id`, which Kysely cannot see through a union of table names: the queries are
+  // built against one table type naming just those columns, under the real table's name.
+  const owned = db as unknown as Kysely<{ owned: { owner: string; id: string } }>;
+  const from = () => owned.selectFrom(table as unknown as 'owned').selectAll();
+  const k = db as unknown as Kysely<never>;
+  return {
+    byOwnerAndId: prepared(k, 2, (owner: string, id: string) =>
+      from().where('owner', '=', owner).where('id', '=', id),
+    ) as unknown as Lookup<[owner: string, id: string]>,
+    byId: prepared(k, 1, (id: string) => from().where('id', '=', id)) as unknown as Lookup<[id: string]>,
   };
 }
