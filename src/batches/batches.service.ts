@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
 import { newBatchId } from '../common/ids';
-import { newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
+import { UNFINISHED_STATUSES, newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { startBatchWorkflow } from '../temporal/batch-workflow-start';
@@ -15,8 +15,6 @@ import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
-/** Statuses a batch never leaves: its row no longer changes. */
-const FINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
 /** Finished batches whose answers are kept in memory (the oldest go first). */
 const FINISHED_CACHE_SIZE = 10_000;
 
@@ -110,8 +108,10 @@ export class BatchesService {
   async retrieve(owner: string, id: string): Promise<BatchObject> {
     const hit = this.finished.get(id);
     if (hit?.owner === owner) return hit.object;
-    const object = await this.present(await this.getRow(owner, id));
-    if (FINAL_STATUSES.has(object.status)) {
+    const row = await this.getRow(owner, id);
+    const object = await this.present(row);
+    // Once a batch has left the unfinished statuses, its row no longer changes.
+    if (!(UNFINISHED_STATUSES as readonly string[]).includes(row.status)) {
       if (this.finished.size >= FINISHED_CACHE_SIZE) this.finished.delete(this.finished.keys().next().value!);
       this.finished.set(id, { owner, object: Object.freeze(object) });
     }
