@@ -1,16 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
 import { freePort } from '../support/free-port';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 import { waitUntil } from '../support/wait';
-import { envFor, spawnWorker, type WorkerProcess } from '../support/worker-process';
+import { descendants } from '../support/proc';
+import { envFor, spawnEntry, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 const CONCURRENCY = 6;
 
@@ -145,37 +144,30 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
   }
 
   /** Starts the supervisor without waiting for it; records the pids of its children while it runs. */
-  function startSupervisor(env: Record<string, string>) {
-    const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', 'worker.js')], {
-      env: { ...process.env, ...envFor(stack.config), LOG_LEVEL: 'warn', WORKER_PROCESSES: '2', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  async function startSupervisor(env: Record<string, string>) {
+    const { child, output } = await spawnEntry(
+      'worker',
+      {
+        ...envFor(stack.config),
+        LOG_LEVEL: 'warn',
+        WORKER_PROCESSES: '2',
+        ...env,
+      },
+      null,
+    );
     const children = new Set<number>();
-    const watch = setInterval(() => {
-      for (const entry of readdirSync('/proc')) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-          if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid) children.add(Number(entry));
-        } catch {
-          // Gone meanwhile.
-        }
-      }
-    }, 20);
+    const watch = setInterval(() => descendants(child.pid!).forEach((pid) => children.add(pid)), 20);
     const exited = new Promise<number | null>((resolve) =>
       child.once('exit', (code) => {
         clearInterval(watch);
         resolve(code);
       }),
     );
-    return { child, exited, children, output: () => output };
+    return { child, exited, children, output };
   }
 
   it('a SIGTERM while the processes are still starting stops them all, gracefully', async () => {
-    const sup = startSupervisor({});
+    const sup = await startSupervisor({});
     await waitUntil(() => sup.children.size === 2, 20000);
     expect(withTaskQueue(stack.config.TEMPORAL_TASK_QUEUE).sort()).toEqual([sup.child.pid, ...sup.children].sort());
     sup.child.kill('SIGTERM');
@@ -191,7 +183,7 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     try {
       const port = (blocker.address() as AddressInfo).port;
-      const sup = startSupervisor({ WORKER_METRICS_PORT: String(port) });
+      const sup = await startSupervisor({ WORKER_METRICS_PORT: String(port) });
       expect(await sup.exited).toBe(1);
       expect(sup.output()).toMatch(/EADDRINUSE/);
       // Whether or not its processes got far enough to be seen, none is left.

@@ -24,22 +24,31 @@ export function envFor(config: AppConfig): Record<string, string> {
   return env;
 }
 
-/** Starts `node dist/src/<entry>.js` with `env` over this process's environment and waits for `ready` in its output. */
-export async function spawnEntry(entry: string, env: Record<string, string>, ready: string): Promise<EntryProcess> {
+/**
+ * Starts `node dist/src/<entry>.js` with `env` over this process's environment and waits for `ready` in its output
+ * (`null`: returns at once, and the process may still be starting or already gone).
+ */
+export async function spawnEntry(
+  entry: string,
+  env: Record<string, string>,
+  ready: string | null,
+): Promise<EntryProcess> {
   const child = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'src', `${entry}.js`)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  await new Promise<void>((resolve, reject) => {
+  const started = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (out.includes(ready)) resolve();
+      if (ready !== null && out.includes(ready)) resolve();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${entry} exited ${code}:\n${out}`)));
   });
+  if (ready === null) started.catch(() => undefined);
+  else await started;
   return {
     child,
     output: () => out,
