@@ -29,7 +29,8 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const count = config.WORKER_PROCESSES;
   const registry = new AggregatorRegistry();
   const live = new Map<number, ClusterWorker>();
-  const ready = new Set<number>();
+  /** Processes that reported ready during start (a process that dies then fails the start, so none counts twice). */
+  let readyAtStart = 0;
   let started = false;
   let stopping = false;
   let metrics: Server | undefined;
@@ -76,8 +77,7 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
         w.send({ type: WORKER_SHUTDOWN });
         return;
       }
-      ready.add(index);
-      if (!started && ready.size === count) {
+      if (!started && ++readyAtStart === count) {
         started = true;
         console.log(
           `worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS} (${count} processes)`,
@@ -86,7 +86,6 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
     });
     w.on('exit', (code, signal) => {
       live.delete(index);
-      ready.delete(index);
       if (stopping) {
         if (code !== 0) unclean = true;
         if (live.size === 0) allExited();
