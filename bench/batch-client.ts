@@ -26,6 +26,13 @@ const FAILED = new Set(['failed', 'expired', 'cancelled', 'cancelling']);
 /** The official OpenAI client pointed at the bench's API. */
 export const clientFor = (apiUrl: string): OpenAI => new OpenAI({ baseURL: apiUrl, apiKey: 'bench', maxRetries: 0 });
 
+/** Uploads `inputPath` and creates a chat batch from it (`onUploaded` runs between the two). */
+export async function createBatch(client: OpenAI, inputPath: string, onUploaded?: () => void): Promise<Batch> {
+  const file = await client.files.create({ file: createReadStream(inputPath), purpose: 'batch' });
+  onUploaded?.();
+  return client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+}
+
 /** Uploads `inputPath`, creates a batch, polls until completed and downloads the output; throws on any failure. */
 export async function runBatch(
   apiUrl: string,
@@ -37,13 +44,8 @@ export async function runBatch(
   const startedAt = Date.now();
   const t0 = performance.now();
   const at = () => performance.now() - t0;
-  const file = await client.files.create({ file: createReadStream(inputPath), purpose: 'batch' });
-  const uploadedMs = at();
-  const created = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  });
+  let uploadedMs = 0;
+  const created = await createBatch(client, inputPath, () => (uploadedMs = at()));
   const createdMs = at();
   const { batch, inProgressMs, polls } = await pollUntilDone(client, created, at, timeoutMs);
   const completedMs = at();

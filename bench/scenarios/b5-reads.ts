@@ -1,8 +1,8 @@
-import { createReadStream, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from '../../test/support/free-port';
-import { clientFor, runBatch } from '../batch-client';
+import { clientFor, createBatch, runBatch } from '../batch-client';
 import { spawnNode, type Child } from '../child';
 import type { BenchContext, Scenario } from '../context';
 import { getLoad, type GetLoadResult } from '../get-load';
@@ -34,12 +34,7 @@ async function completedBatch(ctx: BenchContext, system: BatchSystem): Promise<{
 async function liveBatch(ctx: BenchContext, system: BatchSystem): Promise<string> {
   const input = await writeInput(ctx, 'b5-live.jsonl', 100, 0);
   const client = clientFor(system.apiUrl);
-  const file = await client.files.create({ file: createReadStream(input.path), purpose: 'batch' });
-  const created = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  });
+  const created = await createBatch(client, input.path);
   const deadline = Date.now() + 60_000;
   while ((await client.batches.retrieve(created.id)).status !== 'in_progress') {
     if (Date.now() > deadline) throw new Error(`batch ${created.id} never reached in_progress`);
