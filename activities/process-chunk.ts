@@ -114,7 +114,7 @@ async function sendAll(
         if (!(err instanceof LimiterAbortError)) requests.fail(err);
         break;
       }
-      // Cancelled while the slot was being granted: the abort fan-out has already run.
+      // Cancelled while waiting for admission: nothing more is sent.
       if (signal.aborted) {
         upstream.admission.release();
         break;
