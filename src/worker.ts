@@ -47,8 +47,9 @@ async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> 
   const worker = await startBatchWorker(config, storage, undefined, share);
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   if (share) {
-    process.send?.({ type: WORKER_READY });
+    // Said before the supervisor hears it, so this line comes out before the supervisor's own "polling" line.
     console.log(`worker process ${share.index + 1} of ${share.count} (pid ${process.pid}) ready`);
+    process.send?.({ type: WORKER_READY });
   } else {
     if (config.WORKER_METRICS_PORT) metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT);
     console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
