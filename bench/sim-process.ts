@@ -10,7 +10,12 @@ export interface SimStats {
   totalCalls: number;
   /** Epoch ms of the first request and the last response since the last reset (undefined before any). */
   busySpan?: { firstAt: number; lastAt: number };
+  /** Average in-flight requests per 250 ms since the last reset, sampled every 10 ms (only while busy). */
+  inFlightTrace: number[];
 }
+
+const SAMPLE_MS = 10;
+const SAMPLES_PER_SLOT = 25;
 
 /**
  * The upstream simulator in its own process, like simulator-cli, plus an IPC channel so the bench can read
@@ -18,14 +23,33 @@ export interface SimStats {
  */
 async function main(): Promise<void> {
   const sim = await UpstreamSimulator.start(parseCliArgs(process.argv.slice(2)));
+  // In-flight over time, so the bench can tell a slow middle from a slow start or tail.
+  let trace: number[] = [];
+  let sum = 0;
+  let samples = 0;
+  setInterval(() => {
+    if (sim.busySpan === undefined) return;
+    sum += sim.inFlight;
+    if (++samples === SAMPLES_PER_SLOT) {
+      trace.push(Math.round(sum / samples));
+      sum = 0;
+      samples = 0;
+    }
+  }, SAMPLE_MS).unref();
   process.on('message', (msg: SimRequest) => {
     const stats: SimStats = {
       type: 'stats',
       peakInFlight: sim.peakInFlight,
       totalCalls: sim.totalCalls,
       busySpan: sim.busySpan,
+      inFlightTrace: trace,
     };
-    if (msg.type === 'reset') sim.reset();
+    if (msg.type === 'reset') {
+      sim.reset();
+      trace = [];
+      sum = 0;
+      samples = 0;
+    }
     process.send?.(stats);
   });
   const stop = (): void => {

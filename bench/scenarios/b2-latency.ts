@@ -23,6 +23,7 @@ type Run = BatchTimings & {
   simPeakInFlight: number;
   simCalls: number;
   simBusySpan?: { firstAt: number; lastAt: number };
+  simInFlightTrace: number[];
 };
 
 /** The same bodies straight to the simulator at the same concurrency. */
@@ -57,6 +58,7 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
         simPeakInFlight: stats.peakInFlight,
         simCalls: stats.totalCalls,
         simBusySpan: stats.busySpan,
+        simInFlightTrace: stats.inFlightTrace,
       });
     }
   } finally {
