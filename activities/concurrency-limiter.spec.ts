@@ -43,4 +43,27 @@ describe('ConcurrencyLimiter', () => {
     one.release();
     expect(one.inFlight).toBe(0);
   });
+
+  it('keeps to a share that moves: fewer let in until those in flight are under it, more let waiters in at once', async () => {
+    const limiter = new ConcurrencyLimiter(8, 4);
+    const flush = () => new Promise((r) => setImmediate(r));
+    let admitted = 0;
+    const grab = () => limiter.acquire().then(() => admitted++);
+    for (let i = 0; i < 8; i++) void grab();
+    await flush();
+    expect([admitted, limiter.limit, limiter.allowance]).toEqual([4, 4, 8]);
+    limiter.setShare(2);
+    limiter.release();
+    limiter.release();
+    await flush();
+    expect([admitted, limiter.inFlight]).toEqual([4, 2]);
+    limiter.setShare(7);
+    await flush();
+    expect([admitted, limiter.inFlight, limiter.queued]).toEqual([8, 6, 0]);
+    // A 429 halves what is in use (the share), not the larger AIMD ceiling.
+    limiter.onThrottled();
+    expect(limiter.limit).toBe(3);
+    limiter.setShare(100);
+    expect(limiter.share).toBe(8);
+  });
 });

@@ -18,15 +18,44 @@ interface Waiter {
  * 1/limit back, up to the configured maximum. One per upstream per worker process, shared by every chunk.
  * Waiters are queued per key (the batch id) and served round-robin across keys, so a huge batch queued first
  * cannot starve a small batch started later: each gets every other free slot.
+ *
+ * With several worker processes, each one's part of the upstream's concurrency is its `share`, which the
+ * supervisor moves to where the work is ({@link setShare}); the limit is the smaller of the share and the AIMD
+ * allowance.
  */
 export class ConcurrencyLimiter {
   private active = 0;
   private allowed: number;
+  private shareOf: number;
   private waiting = 0;
   private readonly queues = new Map<string, Waiter[]>();
 
-  constructor(readonly max: number) {
+  /** `max` bounds the AIMD allowance; `share` (default `max`) is this process's part of it. */
+  constructor(
+    readonly max: number,
+    share = max,
+  ) {
     this.allowed = max;
+    this.shareOf = Math.min(share, max);
+  }
+
+  /** This process's part of the concurrency (the whole of it for a single worker process). */
+  get share(): number {
+    return this.shareOf;
+  }
+
+  /**
+   * Moves this process's share. A smaller share lets no new request in until those in flight are under it; a
+   * larger one lets waiters in at once.
+   */
+  setShare(share: number): void {
+    this.shareOf = Math.max(0, Math.min(share, this.max));
+    this.drain();
+  }
+
+  /** The AIMD allowance, whatever the share (how much this process could use if given it). */
+  get allowance(): number {
+    return Math.floor(this.allowed);
   }
 
   /** Requests holding a slot now. */
@@ -39,9 +68,9 @@ export class ConcurrencyLimiter {
     return this.waiting;
   }
 
-  /** The current allowed concurrency. */
+  /** The current allowed concurrency: the AIMD allowance within the share. */
   get limit(): number {
-    return Math.floor(this.allowed);
+    return Math.min(Math.floor(this.allowed), this.shareOf);
   }
 
   /** Waits for a slot in `key`'s queue; rejects with LimiterAbortError if `signal` aborts first. */
@@ -88,9 +117,9 @@ export class ConcurrencyLimiter {
     }
   }
 
-  /** A 429: shrink multiplicatively, never below one. */
+  /** A 429: shrink what is in use multiplicatively, never below one. */
   onThrottled(): void {
-    this.allowed = Math.max(1, this.allowed / 2);
+    this.allowed = Math.max(1, Math.min(this.allowed, this.shareOf) / 2);
   }
 
   private drain(): void {

@@ -18,7 +18,10 @@ export interface UpstreamOptions {
   name: string;
   baseUrl: string;
   apiKey?: string;
+  /** The upstream's concurrency: the AIMD ceiling and the connection pool's size. */
   concurrency: number;
+  /** This worker process's part of `concurrency` (several processes; the supervisor moves it); default all. */
+  concurrencyShare?: number;
   timeoutMs: number;
   maxRetries: number;
   retryBaseMs: number;
@@ -99,9 +102,11 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
 export class UpstreamClient {
   readonly limiter: ConcurrencyLimiter;
   /**
-   * Bounds the requests prepared for this upstream (parsed, waiting for a slot or in flight) to twice its
-   * concurrency, shared by every chunk in the process and served round-robin by batch: enough waiting to refill
-   * every slot the moment it frees, without each chunk queueing a full window of parsed requests.
+   * Bounds the requests prepared for this upstream (parsed, waiting for a slot or in flight) to the process's
+   * concurrency share plus the upstream's concurrency (twice the concurrency for a single process), shared by every
+   * chunk in the process and served round-robin by batch: enough waiting to refill every slot the moment it frees,
+   * and to show the supervisor there is work for the whole concurrency, without each chunk queueing a full window of
+   * parsed requests.
    */
   readonly admission: ConcurrencyLimiter;
   private readonly rpm?: RateLimiter;
@@ -117,8 +122,9 @@ export class UpstreamClient {
   private readonly latencyLabels: { upstream: string };
 
   constructor(private readonly opts: UpstreamOptions) {
-    this.limiter = new ConcurrencyLimiter(opts.concurrency);
-    this.admission = new ConcurrencyLimiter(2 * opts.concurrency);
+    const share = Math.min(opts.concurrencyShare ?? opts.concurrency, opts.concurrency);
+    this.limiter = new ConcurrencyLimiter(opts.concurrency, share);
+    this.admission = new ConcurrencyLimiter(2 * opts.concurrency, share + opts.concurrency);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
     this.latencyLabels = { upstream: opts.name };
@@ -141,6 +147,12 @@ export class UpstreamClient {
   /** The batch line's url without its `/v1` prefix. */
   private pathFor(path: string): string {
     return path.startsWith('/v1/') ? path.slice(3) : path;
+  }
+
+  /** Moves this process's part of the upstream's concurrency (the supervisor of several worker processes does). */
+  setConcurrencyShare(share: number): void {
+    this.limiter.setShare(share);
+    this.admission.setShare(share + this.opts.concurrency);
   }
 
   /** This upstream's name in the routing table. */

@@ -37,6 +37,7 @@ export class UpstreamRouter {
           baseUrl: u.baseUrl,
           apiKey: u.apiKey,
           concurrency: u.maxConcurrency,
+          concurrencyShare: u.concurrencyShare,
           timeoutMs: u.timeoutMs,
           requestsPerMinute: u.requestsPerMinute,
           tokensPerMinute: u.tokensPerMinute,
@@ -57,6 +58,11 @@ export class UpstreamRouter {
       (model !== null && (this.exact.get(model) ?? this.patterns.find((p) => p.re.test(model))?.upstream)) ||
       this.fallback;
     return name ? this.clients.get(name) : undefined;
+  }
+
+  /** The client for upstream `name`, if there is one. */
+  byName(name: string): UpstreamClient | undefined {
+    return this.clients.get(name);
   }
 
   /** Every upstream client (metrics, shutdown). */

@@ -10,6 +10,7 @@ import { openStorage } from './storage/storage';
 import { serveMetrics } from './metrics/metrics-server';
 import { runWorkerProcesses, WORKER_READY, WORKER_SHUTDOWN } from './worker/worker-processes';
 import { startBatchWorker, type WorkerShare } from './worker/batch-worker';
+import { ConcurrencyReporter } from './worker/concurrency-reporter';
 
 /**
  * `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. With WORKER_PROCESSES=N this process is the
@@ -36,15 +37,22 @@ function workerShare(config: AppConfig): WorkerShare {
   if (!Number.isInteger(index) || index < 0 || index >= config.WORKER_PROCESSES) {
     throw new Error(`WORKER_PROCESS_INDEX must be 0..${config.WORKER_PROCESSES - 1}, got ${index}`);
   }
-  return { index, count: config.WORKER_PROCESSES };
+  const shares = process.env.WORKER_CONCURRENCY_SHARES;
+  return {
+    index,
+    count: config.WORKER_PROCESSES,
+    concurrency: shares ? (JSON.parse(shares) as Record<string, number>) : {},
+  };
 }
 
 async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> {
   // A supervised process listens to its supervisor before anything else: a shutdown asked for during start is
   // acted on once the worker is up, and metrics requests are answered from the first moment.
-  const told = share ? listenToSupervisor() : undefined;
+  const reporter = share ? new ConcurrencyReporter((m) => process.connected && process.send?.(m)) : undefined;
+  const told = reporter ? listenToSupervisor(reporter) : undefined;
   const storage = await openStorage(config);
   const worker = await startBatchWorker(config, storage, undefined, share);
+  reporter?.attach(worker.router);
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   if (share) {
     // Said before the supervisor hears it, so this line comes out before the supervisor's own "polling" line.
@@ -55,19 +63,24 @@ async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> 
     console.log(`worker polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${config.TEMPORAL_ADDRESS}`);
   }
   const ended = told ? Promise.race([worker.done, told]) : worker.done;
-  await runUntilSignal([async () => metrics?.close(), () => worker.shutdown(), () => storage.close()], ended);
+  const stopReporting = async () => reporter?.stop();
+  await runUntilSignal(
+    [async () => metrics?.close(), () => worker.shutdown(), stopReporting, () => storage.close()],
+    ended,
+  );
 }
 
 /**
- * Answers the supervisor's metrics requests (it serves their sum on WORKER_METRICS_PORT) and resolves when it asks
- * this process to shut down. It asks over IPC rather than by signal: Ctrl-C already signals the whole process
+ * Answers the supervisor's metrics requests (it serves their sum on WORKER_METRICS_PORT), hands the concurrency
+ * shares it sends to `reporter`, and resolves when it asks this process to shut down. It asks over IPC rather than by signal: Ctrl-C already signals the whole process
  * group, and a second signal would force the exit. If the supervisor itself dies, node:cluster ends this process
  * at once; Temporal then retries its chunks from their checkpoints.
  */
-function listenToSupervisor(): Promise<void> {
+function listenToSupervisor(reporter: ConcurrencyReporter): Promise<void> {
   new AggregatorRegistry();
   return new Promise<void>((resolve) => {
     process.on('message', (m: unknown) => {
+      if (reporter.onMessage(m)) return;
       if ((m as { type?: unknown } | null)?.type === WORKER_SHUTDOWN) resolve();
     });
   });

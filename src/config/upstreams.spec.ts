@@ -24,7 +24,9 @@ describe('shareRouting', () => {
 
   it('splits every limit so the processes together keep to it, the remainder going to the first', () => {
     const shares = [0, 1, 2].map((i) => shareRouting(table(64, 100, 1_000_000), i, 3).upstreams[0]);
-    expect(shares.map((u) => u.maxConcurrency)).toEqual([22, 21, 21]);
+    // Concurrency: each starts with its part, and keeps the whole as the ceiling the supervisor may move it to.
+    expect(shares.map((u) => u.concurrencyShare)).toEqual([22, 21, 21]);
+    expect(shares.map((u) => u.maxConcurrency)).toEqual([64, 64, 64]);
     expect(shares.map((u) => u.requestsPerMinute)).toEqual([34, 33, 33]);
     expect(shares.map((u) => u.tokensPerMinute)).toEqual([333_334, 333_333, 333_333]);
     expect(shares.every((u) => u.name === 'u' && u.timeoutMs === 1000)).toBe(true);
@@ -32,7 +34,12 @@ describe('shareRouting', () => {
 
   it('keeps an unset rate limit unset', () => {
     const u = shareRouting(table(8), 1, 2).upstreams[0];
-    expect(u).toMatchObject({ maxConcurrency: 4, requestsPerMinute: undefined, tokensPerMinute: undefined });
+    expect(u).toMatchObject({ concurrencyShare: 4, requestsPerMinute: undefined, tokensPerMinute: undefined });
+  });
+
+  it("starts a process with the concurrency share its supervisor hands it (a restarted process's)", () => {
+    expect(shareRouting(table(8), 1, 2, { u: 7 }).upstreams[0].concurrencyShare).toBe(7);
+    expect(shareRouting(table(8), 1, 2, { other: 7 }).upstreams[0].concurrencyShare).toBe(4);
   });
 
   it('refuses a limit smaller than the number of processes', () => {

@@ -30,6 +30,11 @@ export interface UpstreamSpec {
   baseUrl: string;
   apiKey?: string;
   maxConcurrency: number;
+  /**
+   * With several worker processes, this process's starting part of `maxConcurrency`; the supervisor moves the
+   * parts to where the work is. Unset: the whole of it.
+   */
+  concurrencyShare?: number;
   requestsPerMinute?: number;
   tokensPerMinute?: number;
   timeoutMs: number;
@@ -94,16 +99,23 @@ export function loadRouting(config: AppConfig, env: NodeJS.ProcessEnv = process.
 }
 
 /** One process's part of a whole: `index` of `count` (0-based) gets an equal share, the remainder to the first. */
-function shareOf(total: number, index: number, count: number): number {
+export function shareOf(total: number, index: number, count: number): number {
   return Math.floor(total / count) + (index < total % count ? 1 : 0);
 }
 
 /**
- * The routing table for worker process `index` of `count` (WORKER_PROCESSES): each upstream's concurrency, requests
- * per minute and tokens per minute are split between the processes so that together they keep to the configured
- * limits. A limit smaller than the process count cannot be split and is a configuration error.
+ * The routing table for worker process `index` of `count` (WORKER_PROCESSES). Requests and tokens per minute are
+ * split between the processes so that together they keep to the configured limits. Concurrency is shared too, but
+ * not fixed: each process starts with its part (`shares`, by upstream name, as the supervisor hands them out, or
+ * an equal split) and the supervisor moves the parts to the processes that have work. A limit smaller than the
+ * process count cannot be split and is a configuration error.
  */
-export function shareRouting(table: RoutingTable, index: number, count: number): RoutingTable {
+export function shareRouting(
+  table: RoutingTable,
+  index: number,
+  count: number,
+  shares: Record<string, number> = {},
+): RoutingTable {
   if (count <= 1) return table;
   for (const u of table.upstreams) {
     const limits = {
@@ -124,7 +136,7 @@ export function shareRouting(table: RoutingTable, index: number, count: number):
     ...table,
     upstreams: table.upstreams.map((u) => ({
       ...u,
-      maxConcurrency: part(u.maxConcurrency)!,
+      concurrencyShare: shares[u.name] ?? part(u.maxConcurrency),
       requestsPerMinute: part(u.requestsPerMinute),
       tokensPerMinute: part(u.tokensPerMinute),
     })),

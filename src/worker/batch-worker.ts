@@ -28,6 +28,8 @@ export interface BatchWorker {
 export interface WorkerShare {
   index: number;
   count: number;
+  /** The concurrency share it starts with, by upstream name (default: an equal split). */
+  concurrency?: Record<string, number>;
 }
 
 /** The activity dependencies for this configuration; `share` splits the upstream limits between worker processes. */
@@ -36,7 +38,7 @@ export function activityDeps(
   storage: Storage,
   share: WorkerShare = { index: 0, count: 1 },
 ): ActivityDeps {
-  const router = new UpstreamRouter(shareRouting(loadRouting(config), share.index, share.count), {
+  const router = new UpstreamRouter(shareRouting(loadRouting(config), share.index, share.count, share.concurrency), {
     maxRetries: config.UPSTREAM_MAX_RETRIES,
     retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
     retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,

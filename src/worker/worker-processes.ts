@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppConfig } from '../config/config';
 import { serveMetrics } from '../metrics/metrics-server';
+import { loadRouting } from '../config/upstreams';
+import { CONCURRENCY_DEMAND, ConcurrencyBroker, type DemandMessage, type ShareChange } from './concurrency-broker';
 
 /** Message from a worker process once it polls. */
 export const WORKER_READY = 'worker-ready';
@@ -23,12 +25,21 @@ const isMessage = (m: unknown, type: string): boolean => (m as { type?: unknown 
  * WORKER_PROCESS_INDEX). A process that dies after start (a crash, the OOM killer) is started again with a growing
  * delay; Temporal retries the chunks it held, which resume from their checkpoints. SIGINT or SIGTERM shuts them all
  * down gracefully (a second signal, or SHUTDOWN_DEADLINE_MS, kills them); so does a process failing during start,
- * and the supervisor then exits 1. WORKER_METRICS_PORT serves the sum of their metrics.
+ * and the supervisor then exits 1. WORKER_METRICS_PORT serves the sum of their metrics. Each upstream's
+ * concurrency is shared between the processes and moved to those that have work (ConcurrencyBroker).
  */
 export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const count = config.WORKER_PROCESSES;
   const registry = new AggregatorRegistry();
   const live = new Map<number, ClusterWorker>();
+  const upstreams = loadRouting(config).upstreams.map((u) => ({ name: u.name, total: u.maxConcurrency }));
+  const broker = new ConcurrencyBroker(upstreams, count);
+  const tell = (changes: ShareChange[]) => {
+    for (const { index, message } of changes) {
+      const w = live.get(index);
+      if (w?.isConnected()) w.send(message);
+    }
+  };
   /** Processes that reported ready during start (a process that dies then fails the start, so none counts twice). */
   let readyAtStart = 0;
   let started = false;
@@ -68,9 +79,14 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
 
   const fork = (index: number, delayMs = FIRST_RESTART_DELAY_MS) => {
     const forkedAt = Date.now();
-    const w = cluster.fork({ WORKER_PROCESS_INDEX: String(index) });
+    const shares = JSON.stringify(broker.started(index));
+    const w = cluster.fork({ WORKER_PROCESS_INDEX: String(index), WORKER_CONCURRENCY_SHARES: shares });
     live.set(index, w);
     w.on('message', (m: unknown) => {
+      if (isMessage(m, CONCURRENCY_DEMAND)) {
+        if (live.get(index) === w) tell(broker.report(index, (m as DemandMessage).upstreams));
+        return;
+      }
       if (!isMessage(m, WORKER_READY)) return;
       // Ready after the others were told to stop (it was still starting): tell it again, now that it listens.
       if (stopping) {
@@ -86,6 +102,7 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
     });
     w.on('exit', (code, signal) => {
       live.delete(index);
+      tell(broker.exited(index));
       if (stopping) {
         if (code !== 0) unclean = true;
         if (live.size === 0) allExited();

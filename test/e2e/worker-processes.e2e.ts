@@ -66,7 +66,7 @@ describe('WORKER_PROCESSES=2: one supervisor, two worker processes', () => {
     expect(done.request_counts).toEqual({ total: 480, completed: 480, failed: 0 });
     const output = await readResults(client, done.output_file_id);
     expect(output.map((l) => l.custom_id).sort()).toEqual([...ids].sort());
-    // Each process has half the cap; together they never exceed it.
+    // The processes share the cap; together they never exceed it.
     expect(sim.peakInFlight).toBeLessThanOrEqual(CONCURRENCY);
 
     // Both processes ran chunks: their worker identities (pid@host) appear on the chunk activities.
@@ -88,6 +88,21 @@ describe('WORKER_PROCESSES=2: one supervisor, two worker processes', () => {
     const text = await res.body.text();
     const succeeded = /^batch_upstream_requests_total\{[^}]*result="succeeded"[^}]*\} (\d+)/m.exec(text);
     expect(Number(succeeded?.[1])).toBe(480);
+  });
+
+  it('moves the whole concurrency to the one process that has work', async () => {
+    const client = stack.client();
+    sim.latencyMs = 150;
+    sim.reset();
+    try {
+      // One chunk (CHUNK_SIZE 40), so one process runs it all: split for good, it would have half the cap.
+      const { batch } = await createChatBatch(client, 'one', 40);
+      const done = await waitForStatus(client, batch.id, ['completed', 'failed'], 60000);
+      expect(done.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+      expect(sim.peakInFlight).toBe(CONCURRENCY);
+    } finally {
+      sim.latencyMs = 30;
+    }
   });
 
   it('restarts a worker process killed with SIGKILL; the batch completes with every line once', async () => {
