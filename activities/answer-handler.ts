@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
+import { listenAbort, unlistenAbort } from './abort-hub';
 
 /** An upstream's whole answer: status, the two headers the batch uses, and the body bytes. */
 export interface Answer {
@@ -33,7 +34,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     private readonly reject: (err: Error) => void,
     private readonly signal: AbortSignal,
   ) {
-    signal.addEventListener('abort', this.onAbort, { once: true });
+    listenAbort(signal, this.onAbort);
   }
 
   private readonly onAbort = (): void => {
@@ -73,7 +74,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    unlistenAbort(this.signal, this.onAbort);
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     this.resolve({ status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
   }
@@ -85,7 +86,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   private fail(err: Error): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    unlistenAbort(this.signal, this.onAbort);
     this.reject(err);
   }
 }

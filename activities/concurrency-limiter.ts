@@ -1,3 +1,5 @@
+import { listenAbort, unlistenAbort } from './abort-hub';
+
 /** Thrown to a waiter whose signal aborted before it got a slot. */
 export class LimiterAbortError extends Error {
   constructor() {
@@ -88,7 +90,7 @@ export class ConcurrencyLimiter {
       this.waiting++;
       if (signal) {
         waiter.onAbort = () => this.abandon(key, waiter);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
+        listenAbort(signal, waiter.onAbort);
       }
     });
   }
@@ -131,7 +133,7 @@ export class ConcurrencyLimiter {
       if (queue.length) this.queues.set(key, queue);
       this.waiting--;
       this.active++;
-      if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+      if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
       waiter.resolve();
     }
   }
