@@ -75,13 +75,19 @@ export class ConcurrencyLimiter {
     return Math.min(Math.floor(this.allowed), this.shareOf);
   }
 
+  /** Takes a slot if one is free and nobody waits for one; false otherwise (then `acquire` waits in line). */
+  tryAcquire(): boolean {
+    if (this.active < this.limit && this.waiting === 0) {
+      this.active++;
+      return true;
+    }
+    return false;
+  }
+
   /** Waits for a slot in `key`'s queue; rejects with LimiterAbortError if `signal` aborts first. */
   acquire(signal?: AbortSignal, key = ''): Promise<void> {
     if (signal?.aborted) return Promise.reject(new LimiterAbortError());
-    if (this.active < this.limit && this.waiting === 0) {
-      this.active++;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal };
       const queue = this.queues.get(key) ?? [];

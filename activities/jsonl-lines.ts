@@ -16,12 +16,21 @@ const CR = 0x0d;
 
 /** Splits a byte stream into lines without decoding, tracking offsets; memory is bounded by the longest line. */
 export async function* readLines(stream: Readable, firstOffset = 0, firstLineNo = 1): AsyncGenerator<RawLine> {
+  for await (const lines of readLineBatches(stream, firstOffset, firstLineNo)) yield* lines;
+}
+
+/**
+ * {@link readLines} a stream chunk at a time: each batch holds the lines that chunk completed (none while a long
+ * line spans chunks). A consumer that handles lines one by one without waiting saves a generator step per line.
+ */
+export async function* readLineBatches(stream: Readable, firstOffset = 0, firstLineNo = 1): AsyncGenerator<RawLine[]> {
   let carry: Buffer[] = [];
   let carryLen = 0;
   let offset = firstOffset;
   let lineStart = firstOffset;
   let lineNo = firstLineNo;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const lines: RawLine[] = [];
     let from = 0;
     let nl = chunk.indexOf(NEWLINE, from);
     while (nl !== -1) {
@@ -30,7 +39,7 @@ export async function* readLines(stream: Readable, firstOffset = 0, firstLineNo 
       carry = [];
       carryLen = 0;
       const end = offset + nl + 1;
-      yield { lineNo, start: lineStart, end, bytes: trimCr(line) };
+      lines.push({ lineNo, start: lineStart, end, bytes: trimCr(line) });
       lineNo++;
       lineStart = end;
       from = nl + 1;
@@ -41,8 +50,9 @@ export async function* readLines(stream: Readable, firstOffset = 0, firstLineNo 
       carryLen += chunk.length - from;
     }
     offset += chunk.length;
+    if (lines.length) yield lines;
   }
-  if (carryLen) yield { lineNo, start: lineStart, end: offset, bytes: trimCr(Buffer.concat(carry, carryLen)) };
+  if (carryLen) yield [{ lineNo, start: lineStart, end: offset, bytes: trimCr(Buffer.concat(carry, carryLen)) }];
 }
 
 function trimCr(line: Buffer): Buffer {

@@ -5,7 +5,7 @@ import { newBatchRequestId, newRequestId } from '../src/common/ids';
 import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
 import type { RequestLine } from './input-line';
-import { isBlank, readLines, stripBom } from './jsonl-lines';
+import { isBlank, readLineBatches, stripBom } from './jsonl-lines';
 import { resultLine } from './result-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
 import { LimiterAbortError } from './concurrency-limiter';
@@ -90,43 +90,48 @@ async function sendAll(
   setMaxListeners(0, stop.signal);
   try {
     let ordinal = -1;
-    const lines = readLines(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
-    for await (const line of lines) {
-      const bytes = stripBom(line);
-      if (isBlank(bytes)) continue;
-      ordinal++;
-      if (done.has(ordinal)) continue;
-      if (signal.aborted || requests.failed) break;
-      const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
-      const model = typeof request.body.model === 'string' ? request.body.model : null;
-      const upstream = deps.router.forModel(model);
-      if (!upstream) {
-        // Validation refuses unroutable models, so only a routing file changed since then gets here.
-        const message = `no upstream for ${model}`;
-        requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
-        break;
+    // A stream chunk's lines at a time: a line whose admission is free costs no wait at all.
+    const batches = readLineBatches(deps.blobs.read(inputKey, spec), spec.start, spec.firstLine);
+    reading: for await (const lines of batches) {
+      for (const line of lines) {
+        const bytes = stripBom(line);
+        if (isBlank(bytes)) continue;
+        ordinal++;
+        if (done.has(ordinal)) continue;
+        if (signal.aborted || requests.failed) break reading;
+        const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
+        const model = typeof request.body.model === 'string' ? request.body.model : null;
+        const upstream = deps.router.forModel(model);
+        if (!upstream) {
+          // Validation refuses unroutable models, so only a routing file changed since then gets here.
+          const message = `no upstream for ${model}`;
+          requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
+          break reading;
+        }
+        // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
+        // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
+        if (!upstream.admission.tryAcquire()) {
+          try {
+            await upstream.admission.acquire(signal, batchId);
+          } catch (err) {
+            if (!(err instanceof LimiterAbortError)) requests.fail(err);
+            break reading;
+          }
+          // Cancelled while waiting for admission: nothing more is sent.
+          if (signal.aborted) {
+            upstream.admission.release();
+            break reading;
+          }
+        }
+        // A request waiting out a backoff gives its admission back (it needs only a concurrency slot to try
+        // again), so a batch whose requests keep failing cannot hold the admission other batches wait for.
+        let admitted = true;
+        const leave = () => {
+          if (admitted) upstream.admission.release();
+          admitted = false;
+        };
+        requests.add(sendOne(batchId, upstream, request, model, ordinal, stop.signal, writer, leave).finally(leave));
       }
-      // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
-      // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
-      try {
-        await upstream.admission.acquire(signal, batchId);
-      } catch (err) {
-        if (!(err instanceof LimiterAbortError)) requests.fail(err);
-        break;
-      }
-      // Cancelled while waiting for admission: nothing more is sent.
-      if (signal.aborted) {
-        upstream.admission.release();
-        break;
-      }
-      // A request waiting out a backoff gives its admission back (it needs only a concurrency slot to try again),
-      // so a batch whose requests keep failing cannot hold the admission other batches wait for.
-      let admitted = true;
-      const leave = () => {
-        if (admitted) upstream.admission.release();
-        admitted = false;
-      };
-      requests.add(sendOne(batchId, upstream, request, model, ordinal, stop.signal, writer, leave).finally(leave));
     }
   } catch (err) {
     // The input could not be read: stop what is in flight (it is sent again on retry) before failing.

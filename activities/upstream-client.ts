@@ -237,11 +237,14 @@ export class UpstreamClient {
   }
 
   private async attempt(path: string, body: string | Buffer, signal: AbortSignal, key?: string) {
-    try {
-      await this.limiter.acquire(signal, key);
-    } catch (err) {
-      if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
-      throw err;
+    // A free slot is taken at once; only a full limiter costs a wait.
+    if (!this.limiter.tryAcquire()) {
+      try {
+        await this.limiter.acquire(signal, key);
+      } catch (err) {
+        if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
+        throw err;
+      }
     }
     const stopTimer = upstreamLatency.startTimer(this.latencyLabels);
     let handler: AnswerHandler | undefined;
