@@ -13,6 +13,8 @@ export interface ActivitySettings {
   /** How long a silent chunk may go before Temporal retries it elsewhere (a crashed worker is noticed this fast). */
   heartbeatTimeoutMs: number;
   maxBatchRequests: number;
+  /** A batch is cut into at most this many chunks, whatever chunkSize says, so its workflow history stays small. */
+  maxChunks: number;
 }
 
 /** The narrow dependencies the activities need; the worker builds them once. */

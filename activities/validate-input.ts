@@ -99,16 +99,36 @@ class Validation {
   }
 }
 
+/**
+ * Joins neighbouring chunks so there are at most `max`, each of about the same number of chunks; a joined chunk's
+ * byte range also covers the blank lines between its parts, which readers skip.
+ */
+export function joinChunks(chunks: ChunkSpec[], max: number): ChunkSpec[] {
+  if (chunks.length <= max) return chunks;
+  const per = Math.ceil(chunks.length / max);
+  const joined: ChunkSpec[] = [];
+  for (let i = 0; i < chunks.length; i += per) {
+    const group = chunks.slice(i, i + per);
+    joined.push({
+      start: group[0].start,
+      end: group[group.length - 1].end,
+      count: group.reduce((n, c) => n + c.count, 0),
+      firstLine: group[0].firstLine,
+    });
+  }
+  return joined;
+}
+
 /** Builds the validateInput activity: streams the input once, checks every line, writes the chunk index. */
 export function makeValidateInput(deps: ActivityDeps) {
   return async function validateInput({ batchId }: BatchRef): Promise<ValidateInputResult> {
     const batch = await deps.batches.getById(batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
     const { settings } = deps;
-    const result = (ok: boolean, v?: Validation): ValidateInputResult => ({
+    const result = (ok: boolean, v?: Validation, chunkCount = 0): ValidateInputResult => ({
       ok,
       total: v?.total ?? 0,
-      chunkCount: v?.chunks.length ?? 0,
+      chunkCount,
       window: settings.chunkWindow,
       heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
       webhooks: deps.webhook !== undefined,
@@ -148,14 +168,10 @@ export function makeValidateInput(deps: ActivityDeps) {
       await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) }, VALIDATING);
       return result(false, v);
     }
-    const index: ChunkIndex = {
-      endpoint: batch.endpoint,
-      inputBlobKey: file.blob_key,
-      model: v.model,
-      chunks: v.chunks,
-    };
+    const chunks = joinChunks(v.chunks, settings.maxChunks);
+    const index: ChunkIndex = { endpoint: batch.endpoint, inputBlobKey: file.blob_key, model: v.model, chunks };
     await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
-    log.info('validated', { total: v.total, chunks: v.chunks.length, model: v.model });
-    return result(true, v);
+    log.info('validated', { total: v.total, chunks: chunks.length, model: v.model });
+    return result(true, v, chunks.length);
   };
 }

@@ -1,3 +1,4 @@
+import { Client, Connection } from '@temporalio/client';
 import { runBatch, type BatchTimings } from '../batch-client';
 import type { BenchContext, InputFile, Scenario } from '../context';
 import { sendDirect, type LoadResult } from '../direct-load';
@@ -14,6 +15,8 @@ const REQUESTS = 50_000;
 const CONCURRENCY = 64;
 const BASELINE_REPS = 3;
 const E2E_REPS = 1;
+/** 50,000 lines in chunks of 50: the 1,000 chunks MAX_CHUNKS_PER_BATCH allows by default. */
+const SMALL_CHUNK = 50;
 
 /** Sends the bodies straight to the simulator `BASELINE_REPS` times after a short warm-up. */
 async function baseline(sim: SimulatorProcess, bodies: string[]) {
@@ -28,7 +31,23 @@ async function baseline(sim: SimulatorProcess, bodies: string[]) {
   return runs;
 }
 
-type Run = BatchTimings & { cpu: Record<string, number> };
+/** A run's timings and CPU, and the size of its batch's workflow history. */
+type Run = BatchTimings & { cpu: Record<string, number>; historyEvents: number; chunkActivities: number };
+
+/** How many events the batch's workflow history has, and how many of them scheduled a chunk. */
+async function historySize(address: string, batchId: string) {
+  const connection = await Connection.connect({ address });
+  try {
+    const history = await new Client({ connection }).workflow.getHandle(batchId).fetchHistory();
+    const events = history.events ?? [];
+    const chunkActivities = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processChunk',
+    ).length;
+    return { historyEvents: events.length, chunkActivities };
+  } finally {
+    await connection.close();
+  }
+}
 type Direct = Awaited<ReturnType<typeof baseline>>;
 
 /** The batch through the API and `workerProcesses` worker processes `E2E_REPS` times, after a warm-up batch. */
@@ -37,11 +56,13 @@ async function batchRuns(
   sim: SimulatorProcess,
   input: InputFile,
   workerProcesses: number,
+  env: Record<string, string> = {},
 ): Promise<Run[]> {
   const temporal = await ctx.temporal();
   const system = await startSystem(temporal.address, sim.baseUrl, {
     UPSTREAM_CONCURRENCY: String(CONCURRENCY),
     WORKER_PROCESSES: String(workerProcesses),
+    ...env,
   });
   const runs: Run[] = [];
   try {
@@ -49,7 +70,8 @@ async function batchRuns(
     for (let i = 0; i < E2E_REPS; i++) {
       const meter = cpuMeter(system, sim, temporal);
       const timings = await runBatch(system.apiUrl, input.path, input.lines, BATCH_TIMEOUT_MS);
-      runs.push({ ...timings, cpu: meter.stop() });
+      const cpu = meter.stop();
+      runs.push({ ...timings, cpu, ...(await historySize(temporal.address, timings.batchId)) });
     }
   } finally {
     await system.stop();
@@ -57,7 +79,7 @@ async function batchRuns(
   return runs;
 }
 
-function report(input: InputFile, direct: Direct, byProcesses: Map<number, Run[]>): ScenarioResult {
+function report(input: InputFile, direct: Direct, byProcesses: Map<number, Run[]>, most: Run): ScenarioResult {
   const n = input.lines;
   const base = median(direct.map((r) => r.ms));
   const lastDirect = direct[direct.length - 1];
@@ -83,10 +105,17 @@ function report(input: InputFile, direct: Direct, byProcesses: Map<number, Run[]
     notes.push(
       `B1 (${label}) e2e phases (last run): upload ${secs(last.uploadedMs)}, validating→in_progress seen ` +
         `${secs(last.inProgressMs - last.createdMs)}, processing ${secs(last.processingMs)}, ` +
-        `download ${secs(last.downloadedMs - last.completedMs)}; CPU cores: ${cpuSummary(last.cpu, last.downloadedMs)}`,
+        `download ${secs(last.downloadedMs - last.completedMs)}; CPU cores: ${cpuSummary(last.cpu, last.downloadedMs)}; ` +
+        `workflow history ${last.historyEvents} events (${last.chunkActivities} chunk activities)`,
     );
   }
   notes.push(`B1 CPU cores during the last direct run: ${cpuSummary(lastDirect.cpu, lastDirect.ms)}`);
+  raw.mostChunks = most;
+  notes.push(
+    `B1 with CHUNK_SIZE=${SMALL_CHUNK} (${most.chunkActivities} chunks; at 50,000 lines, the most ` +
+      `MAX_CHUNKS_PER_BATCH allows; 1 worker process): e2e ${secs(most.downloadedMs)}, ` +
+      `workflow history ${most.historyEvents} events`,
+  );
   return { rows, raw, notes };
 }
 
@@ -100,7 +129,9 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     for (const processes of new Set([ctx.workerProcesses, 1])) {
       byProcesses.set(processes, await batchRuns(ctx, sim, input, processes));
     }
-    return report(input, direct, byProcesses);
+    // The longest history a 50,000-line batch can have: chunks of 50 make the 1,000 MAX_CHUNKS_PER_BATCH allows.
+    const [most] = await batchRuns(ctx, sim, input, 1, { CHUNK_SIZE: String(SMALL_CHUNK) });
+    return report(input, direct, byProcesses, most);
   } finally {
     await sim.stop();
   }

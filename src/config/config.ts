@@ -79,6 +79,12 @@ export const configSchema = z.object({
   COMPLETION_WINDOW_SECONDS: int(1).default(86400),
   CHUNK_SIZE: int(1, 50000).default(500),
   CHUNK_WINDOW: int(1, 1000).default(8),
+  /**
+   * A batch is cut into at most this many chunks (neighbouring chunks are joined when CHUNK_SIZE would make more).
+   * Each chunk adds about 6 events to the batch's workflow history, so 1,500 keeps it under Temporal's 10,240-event
+   * warning without continue-as-new.
+   */
+  MAX_CHUNKS_PER_BATCH: int(1, 1500).default(1000),
   CHECKPOINT_INTERVAL_MS: int(50).default(1000),
   CHUNK_HEARTBEAT_TIMEOUT_MS: int(1000).default(20000),
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),

@@ -56,6 +56,7 @@ export function activityDeps(
       checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
       heartbeatTimeoutMs: config.CHUNK_HEARTBEAT_TIMEOUT_MS,
       maxBatchRequests: config.MAX_BATCH_REQUESTS,
+      maxChunks: config.MAX_CHUNKS_PER_BATCH,
     },
     webhook: WebhookSender.fromConfig(config),
   };

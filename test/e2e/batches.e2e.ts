@@ -1,3 +1,4 @@
+import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import {
   chatLine,
@@ -459,3 +460,50 @@ async function waitForCompleted(client: OpenAI, id: string, n: number) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('A batch cut into more chunks than MAX_CHUNKS_PER_BATCH', () => {
+  let sim: UpstreamSimulator;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    sim = await UpstreamSimulator.start();
+    stack = await startStack({
+      UPSTREAM_BASE_URL: sim.baseUrl,
+      CHUNK_SIZE: '1',
+      MAX_CHUNKS_PER_BATCH: '3',
+      CHECKPOINT_INTERVAL_MS: '100',
+    });
+  });
+  afterAll(async () => {
+    await stack.close();
+    await sim.close();
+  });
+
+  it('joins neighbouring chunks (blank lines between them included) and runs every line once', async () => {
+    const client = stack.client();
+    const ids = Array.from({ length: 20 }, (_, i) => `join-${i}`);
+    // Blank lines fall inside the joined chunks' byte ranges.
+    const lines = ids.flatMap((id, i) => (i % 4 === 1 ? [chatLine(id), '', '  '] : [chatLine(id)]));
+    const batch = await client.batches.create({
+      input_file_id: await uploadLines(client, lines),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, batch.id, ['completed', 'failed'], 60000);
+    expect(done.request_counts).toEqual({ total: 20, completed: 20, failed: 0 });
+    const output = await readResults(client, done.output_file_id);
+    expectExactlyOnce(ids, output, []);
+
+    const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
+    try {
+      const history = await new Client({ connection }).workflow.getHandle(batch.id).fetchHistory();
+      const chunks = history.events!.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processChunk',
+      );
+      // 20 chunks of one line, joined into 3 of 7, 7 and 6.
+      expect(chunks).toHaveLength(3);
+    } finally {
+      await connection.close();
+    }
+  });
+});
