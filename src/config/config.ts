@@ -77,7 +77,7 @@ export const configSchema = z.object({
   /** An upstream refusing connections is waited for this long before its requests fail as upstream_unreachable. */
   UPSTREAM_OUTAGE_TOLERANCE_MS: int(0).default(600000),
   COMPLETION_WINDOW_SECONDS: int(1).default(86400),
-  CHUNK_SIZE: int(1, 50000).default(500),
+  CHUNK_SIZE: int(1, 50000).default(2000),
   CHUNK_WINDOW: int(1, 1000).default(8),
   /**
    * A batch is cut into at most this many chunks (neighbouring chunks are joined when CHUNK_SIZE would make more).
