@@ -1,30 +1,21 @@
 import { createChatBatch, waitForStatus } from '../support/batch-helpers';
-import { startStack, type Stack } from '../support/stack';
-import { UpstreamSimulator } from '../support/upstream-simulator';
+import { simulatedStack } from '../support/simulated-stack';
 
 /** GET /v1/batches/{id} runs on Fastify directly (not through a Nest controller): it must behave like every route. */
 describe('GET /v1/batches/{id}', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start({ latencyMs: 5 });
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
+  const t = simulatedStack(
+    { latencyMs: 5 },
+    {
       API_KEYS: 'k1:team-a,k2:team-b,k3:team-c',
       API_RATE_LIMIT_PER_MINUTE: '40',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+    },
+  );
 
   const get = (id: string, key?: string) =>
-    fetch(`${stack.baseURL}/batches/${id}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+    fetch(`${t.stack.baseURL}/batches/${id}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
 
   it("answers a finished batch the same every time, and never to another owner's key", async () => {
-    const a = stack.client('k1');
+    const a = t.stack.client('k1');
     const { batch } = await createChatBatch(a, 'r', 5);
     const done = await waitForStatus(a, batch.id, ['completed', 'failed']);
     expect(done.status).toBe('completed');

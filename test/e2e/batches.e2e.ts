@@ -8,6 +8,7 @@ import {
   waitForStatus,
   type ResultLine,
 } from '../support/batch-helpers';
+import { simulatedStack } from '../support/simulated-stack';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -462,25 +463,10 @@ async function waitForCompleted(client: OpenAI, id: string, n: number) {
 }
 
 describe('A batch cut into more chunks than MAX_CHUNKS_PER_BATCH', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start();
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
-      CHUNK_SIZE: '1',
-      MAX_CHUNKS_PER_BATCH: '3',
-      CHECKPOINT_INTERVAL_MS: '100',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+  const t = simulatedStack({}, { CHUNK_SIZE: '1', MAX_CHUNKS_PER_BATCH: '3', CHECKPOINT_INTERVAL_MS: '100' });
 
   it('joins neighbouring chunks (blank lines between them included) and runs every line once', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const ids = Array.from({ length: 20 }, (_, i) => `join-${i}`);
     // Blank lines fall inside the joined chunks' byte ranges.
     const lines = ids.flatMap((id, i) => (i % 4 === 1 ? [chatLine(id), '', '  '] : [chatLine(id)]));
@@ -494,7 +480,7 @@ describe('A batch cut into more chunks than MAX_CHUNKS_PER_BATCH', () => {
     const output = await readResults(client, done.output_file_id);
     expectExactlyOnce(ids, output, []);
 
-    const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
+    const connection = await Connection.connect({ address: t.stack.config.TEMPORAL_ADDRESS! });
     try {
       const history = await new Client({ connection }).workflow.getHandle(batch.id).fetchHistory();
       const chunks = history.events!.filter(

@@ -3,8 +3,7 @@ import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { createChatBatch, waitForStatus } from '../support/batch-helpers';
 import { expectConsistentEnd } from '../support/expectations';
-import { startStack, type Stack } from '../support/stack';
-import { UpstreamSimulator } from '../support/upstream-simulator';
+import { simulatedStack } from '../support/simulated-stack';
 
 /** A cancel's answer: the batch (200) or the API error. */
 async function cancel(client: OpenAI, id: string): Promise<Batch | APIError> {
@@ -21,25 +20,17 @@ function expectRefusal(err: APIError): void {
 }
 
 describe('cancel races', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start({ latencyMs: 10 });
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
+  const t = simulatedStack(
+    { latencyMs: 10 },
+    {
       UPSTREAM_CONCURRENCY: '4',
       CHUNK_SIZE: '10',
       CHECKPOINT_INTERVAL_MS: '100',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+    },
+  );
 
   it('two cancels at once: both answer 200, the batch is cancelled once, every line once', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const { ids, batch } = await createChatBatch(client, 'two', 300);
     await waitForStatus(client, batch.id, ['in_progress'], 30000);
     const answers = await Promise.all([cancel(client, batch.id), cancel(client, batch.id)]);
@@ -54,7 +45,7 @@ describe('cancel races', () => {
   });
 
   it('cancel during validating: the batch ends cancelled with every line accounted for', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const { ids, batch } = await createChatBatch(client, 'val', 5000);
     const answer = await cancel(client, batch.id);
     expect(answer).not.toBeInstanceOf(APIError);
@@ -65,7 +56,7 @@ describe('cancel races', () => {
   });
 
   it('cancel racing finalize: either 409 and completed, or 200 and cancelled; never a mix', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const seen = new Set<string>();
     for (let round = 0; round < 4; round++) {
       const { ids, batch } = await createChatBatch(client, `fin${round}`, 40);
@@ -102,26 +93,18 @@ describe('cancel races', () => {
 });
 
 describe('cancel racing expiry', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start({ latencyMs: 200 });
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
+  const t = simulatedStack(
+    { latencyMs: 200 },
+    {
       UPSTREAM_CONCURRENCY: '2',
       COMPLETION_WINDOW_SECONDS: '2',
       CHUNK_SIZE: '5',
       CHECKPOINT_INTERVAL_MS: '100',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+    },
+  );
 
   it('a cancel just before, at and just after the deadline: one end state, matching error codes', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const seen: string[] = [];
     for (const offsetMs of [-300, 0, 300, 1200]) {
       const { ids, batch } = await createChatBatch(client, `exp${offsetMs}`, 40);

@@ -1,29 +1,20 @@
 import { Client, Connection } from '@temporalio/client';
 import { createChatBatch, readResults, waitForStatus } from '../support/batch-helpers';
-import { startStack, type Stack } from '../support/stack';
-import { UpstreamSimulator } from '../support/upstream-simulator';
+import { simulatedStack } from '../support/simulated-stack';
 
 describe('expiry with a short completion window', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start({ latencyMs: 400 });
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
+  const t = simulatedStack(
+    { latencyMs: 400 },
+    {
       UPSTREAM_CONCURRENCY: '2',
       COMPLETION_WINDOW_SECONDS: '3',
       CHUNK_SIZE: '5',
       CHECKPOINT_INTERVAL_MS: '100',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+    },
+  );
 
   it('keeps finished results, writes batch_expired for the rest, and ends expired', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const { ids, batch: created } = await createChatBatch(client, 'x', 30);
     expect(created.expires_at).toBe(created.created_at + 3);
     const expired = await waitForStatus(client, created.id, ['expired', 'completed'], 30000);
@@ -40,7 +31,7 @@ describe('expiry with a short completion window', () => {
     for (const e of errors) expect(e).toMatchObject({ response: null, error: { code: 'batch_expired' } });
     expect(expired.request_counts).toEqual({ total: 30, completed: output.length, failed: 0 });
 
-    const connection = await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! });
+    const connection = await Connection.connect({ address: t.stack.config.TEMPORAL_ADDRESS! });
     try {
       const handle = new Client({ connection }).workflow.getHandle(created.id);
       // The store is written by the finalize activity; the workflow upserts its attribute right after.

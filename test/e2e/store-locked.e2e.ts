@@ -3,29 +3,21 @@ import { Client as PgClient } from 'pg';
 import { sqlitePath } from '../../src/storage/database';
 import { createChatBatch } from '../support/batch-helpers';
 import { expectConsistentEnd } from '../support/expectations';
-import { startStack, type Stack } from '../support/stack';
-import { UpstreamSimulator } from '../support/upstream-simulator';
+import { simulatedStack } from '../support/simulated-stack';
+import type { Stack } from '../support/stack';
 
 describe('the metadata store locked by another process mid-batch', () => {
-  let sim: UpstreamSimulator;
-  let stack: Stack;
-
-  beforeAll(async () => {
-    sim = await UpstreamSimulator.start({ latencyMs: 20 });
-    stack = await startStack({
-      UPSTREAM_BASE_URL: sim.baseUrl,
+  const t = simulatedStack(
+    { latencyMs: 20 },
+    {
       UPSTREAM_CONCURRENCY: '4',
       CHUNK_SIZE: '40',
       CHECKPOINT_INTERVAL_MS: '200',
-    });
-  });
-  afterAll(async () => {
-    await stack.close();
-    await sim.close();
-  });
+    },
+  );
 
   it('rides out a write lock held longer than the busy timeout: the batch completes exactly once', async () => {
-    const client = stack.client();
+    const client = t.stack.client();
     const { ids, batch: created } = await createChatBatch(client, 'l', 400, { counted: true });
     const status = async () => client.batches.retrieve(created.id).catch(() => undefined);
     while (((await status())?.request_counts?.completed ?? 0) < 50) await new Promise((r) => setTimeout(r, 50));
@@ -33,7 +25,7 @@ describe('the metadata store locked by another process mid-batch', () => {
     // Another client takes the store's write lock for longer than SQLite's 10 s busy timeout (on PostgreSQL: an
     // exclusive lock on the tables, which makes every query wait): checkpoints and transitions fail or wait
     // meanwhile and are retried (checkpoints at the next tick, activities by Temporal).
-    await holdStoreLock(stack, 12000);
+    await holdStoreLock(t.stack, 12000);
 
     const deadline = Date.now() + 120000;
     let batch = await status();
