@@ -60,6 +60,20 @@ describe('ChunkWriter', () => {
     expect(last().usage.total_tokens).toBe(3);
   });
 
+  it('appends past 1 MiB of buffered text before the checkpoint, which alone commits it', async () => {
+    const big = (n: number): ResultLine => ({ text: `${'x'.repeat(300 * 1024)}-${n}\n`, ok: true });
+    for (let n = 0; n < 4; n++) writer.record(n, big(n));
+    await new Promise((r) => setImmediate(r));
+    // Handed to the part file (unsynced), not yet committed: a crash now resumes from the empty checkpoint.
+    expect(out.size).toBeGreaterThan(1 << 20);
+    expect(out.stored).toBe('');
+    expect(persisted).toEqual([]);
+    writer.record(4, ok(4));
+    await writer.checkpoint();
+    expect(last()).toMatchObject({ outBytes: out.size, done: [0, 1, 2, 3, 4], completed: 5 });
+    expect(out.stored.endsWith('-3\nout-4\n')).toBe(true);
+  });
+
   it('retries a failed sync at the next checkpoint, keeping its lines’ done set and counts', async () => {
     writer.record(0, ok(0));
     writer.record(1, bad(1));

@@ -82,6 +82,13 @@ export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise
 }
 
 type Delta = { completed: number; failed: number; usage: Usage };
+
+/**
+ * Buffered result text past which a writer appends it to its part files before the next checkpoint. Between
+ * checkpoints (a second apart) a busy chunk with large answers buffers tens of MB otherwise (B3's 4 KB echoes at
+ * several thousand a second); appended early, the text is in the files, waiting only for the checkpoint's sync.
+ */
+const HAND_OVER_CHARS = 1 << 20;
 const emptyDelta = (): Delta => ({ completed: 0, failed: 0, usage: emptyUsage() });
 
 /**
@@ -103,6 +110,8 @@ export class ChunkWriter {
   private unpersisted = false;
   private broken: unknown;
   private chain: Promise<void> = Promise.resolve();
+  /** Characters of result text buffered since the last hand-over was queued. */
+  private bufferedChars = 0;
 
   constructor(
     private readonly state: ChunkState,
@@ -128,6 +137,18 @@ export class ChunkWriter {
     if (line.ok) this.delta.completed++;
     else this.delta.failed++;
     if (line.usage) addUsage(this.delta.usage, line.usage);
+    this.bufferedChars += line.text.length;
+    if (this.bufferedChars >= HAND_OVER_CHARS) this.handOverEarly();
+  }
+
+  /** Queues an append of what is buffered, without a sync: the next checkpoint commits it. */
+  private handOverEarly(): void {
+    this.bufferedChars = 0;
+    const run = this.chain.then(async () => {
+      if (!this.broken && this.newlyDone.length) await this.handOver();
+    });
+    // A failed append marks the writer broken; the next checkpoint reports it.
+    this.chain = run.catch(() => undefined);
   }
 
   /** Commits everything buffered so far; calls are serialized, and one that fails leaves its work to the next. */
@@ -139,6 +160,7 @@ export class ChunkWriter {
 
   private async commit(): Promise<void> {
     if (this.broken) throw this.broken;
+    this.bufferedChars = 0;
     if (this.newlyDone.length) await this.handOver();
     if (this.unsynced.done.length) {
       await Promise.all([this.outFile.sync(), this.errFile.sync()]);
