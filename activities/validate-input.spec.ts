@@ -14,10 +14,21 @@ describe('joinChunks', () => {
 
   it('joins neighbours into at most `max` chunks covering the same lines and bytes', () => {
     expect(joinChunks(chunks, 3)).toEqual([
-      { start: 0, end: 390, count: 20, firstLine: 1 },
-      { start: 400, end: 790, count: 20, firstLine: 25 },
-      { start: 800, end: 990, count: 10, firstLine: 49 },
+      { start: 0, end: 290, count: 15, firstLine: 1 },
+      { start: 300, end: 590, count: 15, firstLine: 19 },
+      { start: 600, end: 990, count: 20, firstLine: 37 },
     ]);
+    // One chunk too many still makes exactly `max`, not half as many chunks twice the size.
+    const many = Array.from({ length: 1001 }, (_, i) => ({
+      start: i * 10,
+      end: i * 10 + 9,
+      count: 1,
+      firstLine: i + 1,
+    }));
+    const joined = joinChunks(many, 1000);
+    expect(joined).toHaveLength(1000);
+    expect(joined.reduce((n, c) => n + c.count, 0)).toBe(1001);
+    expect(Math.max(...joined.map((c) => c.count))).toBe(2);
     expect(joinChunks(chunks, 1)).toEqual([{ start: 0, end: 990, count: 50, firstLine: 1 }]);
   });
 });

@@ -100,15 +100,14 @@ class Validation {
 }
 
 /**
- * Joins neighbouring chunks so there are at most `max`, each of about the same number of chunks; a joined chunk's
- * byte range also covers the blank lines between its parts, which readers skip.
+ * Joins neighbouring chunks into exactly `max` when there are more, each of the same number of chunks give or take
+ * one; a joined chunk's byte range also covers the blank lines between its parts, which readers skip.
  */
 export function joinChunks(chunks: ChunkSpec[], max: number): ChunkSpec[] {
   if (chunks.length <= max) return chunks;
-  const per = Math.ceil(chunks.length / max);
   const joined: ChunkSpec[] = [];
-  for (let i = 0; i < chunks.length; i += per) {
-    const group = chunks.slice(i, i + per);
+  for (let g = 0; g < max; g++) {
+    const group = chunks.slice(Math.floor((g * chunks.length) / max), Math.floor(((g + 1) * chunks.length) / max));
     joined.push({
       start: group[0].start,
       end: group[group.length - 1].end,

@@ -486,7 +486,7 @@ describe('A batch cut into more chunks than MAX_CHUNKS_PER_BATCH', () => {
       const chunks = history.events!.filter(
         (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processChunk',
       );
-      // 20 chunks of one line, joined into 3 of 7, 7 and 6.
+      // 20 chunks of one line, joined into 3 of 6, 7 and 7.
       expect(chunks).toHaveLength(3);
     } finally {
       await connection.close();
