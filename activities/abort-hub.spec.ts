@@ -1,4 +1,4 @@
-import { listenAbort, unlistenAbort } from './abort-hub';
+import { callEach, listenAbort, unlistenAbort } from './abort-hub';
 
 describe('abort hub', () => {
   it('calls each callback still listening once when the signal aborts, through one listener', () => {
@@ -26,5 +26,19 @@ describe('abort hub', () => {
     listenAbort(two.signal, () => calls.push(2));
     two.abort();
     expect(calls).toEqual([2]);
+  });
+
+  it('calls every callback even when one throws, then throws the first error', () => {
+    const calls: string[] = [];
+    const set = new Set<() => void>([
+      () => {
+        calls.push('a');
+        throw new Error('boom');
+      },
+      () => calls.push('b'),
+    ]);
+    expect(() => callEach(set)).toThrow('boom');
+    expect(calls).toEqual(['a', 'b']);
+    expect(set.size).toBe(0);
   });
 });

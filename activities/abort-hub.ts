@@ -12,15 +12,7 @@ export function listenAbort(signal: AbortSignal, fn: () => void): void {
   if (!set) {
     const callbacks = new Set<() => void>();
     hubs.set(signal, (set = callbacks));
-    signal.addEventListener(
-      'abort',
-      () => {
-        const all = [...callbacks];
-        callbacks.clear();
-        for (const f of all) f();
-      },
-      { once: true },
-    );
+    signal.addEventListener('abort', () => callEach(callbacks), { once: true });
   }
   set.add(fn);
 }
@@ -28,4 +20,22 @@ export function listenAbort(signal: AbortSignal, fn: () => void): void {
 /** Removes a callback added with {@link listenAbort}. */
 export function unlistenAbort(signal: AbortSignal, fn: () => void): void {
   hubs.get(signal)?.delete(fn);
+}
+
+/**
+ * Empties `callbacks` and calls each, whatever the others do (as separate listeners would be); the first error is
+ * thrown once all have run.
+ */
+export function callEach(callbacks: Set<() => void>): void {
+  const all = [...callbacks];
+  callbacks.clear();
+  let failure: { error: unknown } | undefined;
+  for (const f of all) {
+    try {
+      f();
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
 }
