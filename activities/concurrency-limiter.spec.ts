@@ -66,4 +66,23 @@ describe('ConcurrencyLimiter', () => {
     limiter.setShare(100);
     expect(limiter.share).toBe(8);
   });
+
+  it('after a 429, grows back only to one past its share, and halves from what was in use after a cut', async () => {
+    const limiter = new ConcurrencyLimiter(8, 2);
+    limiter.onThrottled();
+    expect(limiter.allowance).toBe(1);
+    for (let i = 0; i < 100; i++) limiter.onSuccess();
+    // One past the share: enough to ask the supervisor for more, not a ceiling no answer has tested.
+    expect(limiter.allowance).toBe(3);
+    limiter.setShare(6);
+    for (let i = 0; i < 100; i++) limiter.onSuccess();
+    expect(limiter.allowance).toBe(7);
+
+    const cut = new ConcurrencyLimiter(8);
+    for (let i = 0; i < 8; i++) await cut.acquire();
+    cut.setShare(2);
+    // Eight were in flight when the 429 came, so four are allowed, not one.
+    cut.onThrottled();
+    expect(cut.allowance).toBe(4);
+  });
 });

@@ -117,17 +117,26 @@ export class ConcurrencyLimiter {
     this.drain();
   }
 
-  /** An answer that was not throttled: grow back additively. */
+  /**
+   * An answer that was not throttled: grow back additively, up to one past the share. Growing further would only
+   * be a number that no answer has tested: a larger share given later would be used all at once. One past the
+   * share lets a throttled process show the supervisor it could use one more, and so grow its share again.
+   */
   onSuccess(): void {
-    if (this.allowed < this.max) {
-      this.allowed = Math.min(this.max, this.allowed + 1 / this.allowed);
+    const ceiling = Math.min(this.max, this.shareOf + 1);
+    if (this.allowed < ceiling) {
+      this.allowed = Math.min(ceiling, this.allowed + 1 / this.allowed);
       this.drain();
     }
   }
 
-  /** A 429: shrink what is in use multiplicatively, never below one. */
+  /**
+   * A 429: halve what was in use (the limit, or more while a share cut a moment ago is still above it), never
+   * below one.
+   */
   onThrottled(): void {
-    this.allowed = Math.max(1, Math.min(this.allowed, this.shareOf) / 2);
+    const inUse = Math.min(this.allowed, Math.max(this.shareOf, this.active));
+    this.allowed = Math.max(1, inUse / 2);
   }
 
   private drain(): void {
