@@ -4,7 +4,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, type AppConfig } from './config/config';
-import { loadRouting, shareRouting } from './config/upstreams';
+import { loadRouting, shareRouting, type RoutingTable } from './config/upstreams';
 import { runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { serveMetrics } from './metrics/metrics-server';
@@ -38,10 +38,12 @@ function workerShare(config: AppConfig): WorkerShare {
     throw new Error(`WORKER_PROCESS_INDEX must be 0..${config.WORKER_PROCESSES - 1}, got ${index}`);
   }
   const shares = process.env.WORKER_CONCURRENCY_SHARES;
+  const routing = process.env.WORKER_ROUTING;
   return {
     index,
     count: config.WORKER_PROCESSES,
     concurrency: shares ? (JSON.parse(shares) as Record<string, number>) : {},
+    routing: routing ? (JSON.parse(routing) as RoutingTable) : undefined,
   };
 }
 

@@ -6,7 +6,7 @@ import type { ActivityDeps } from '../../activities/deps';
 import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
 import { WebhookSender } from '../../activities/webhook-sender';
-import { loadRouting, shareRouting } from '../config/upstreams';
+import { loadRouting, shareRouting, type RoutingTable } from '../config/upstreams';
 import { TemporalPinoLogger, createLogger } from '../logging/logger';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 import { setUpMaintenance } from './maintenance';
@@ -30,6 +30,11 @@ export interface WorkerShare {
   count: number;
   /** The concurrency share it starts with, by upstream name (default: an equal split). */
   concurrency?: Record<string, number>;
+  /**
+   * The routing table as the supervisor read it at start (default: read it now). A process restarted later uses
+   * the same table as the supervisor's books, even if UPSTREAMS_FILE changed meanwhile.
+   */
+  routing?: RoutingTable;
 }
 
 /** The activity dependencies for this configuration; `share` splits the upstream limits between worker processes. */
@@ -38,12 +43,15 @@ export function activityDeps(
   storage: Storage,
   share: WorkerShare = { index: 0, count: 1 },
 ): ActivityDeps {
-  const router = new UpstreamRouter(shareRouting(loadRouting(config), share.index, share.count, share.concurrency), {
-    maxRetries: config.UPSTREAM_MAX_RETRIES,
-    retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
-    retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
-    outageToleranceMs: config.UPSTREAM_OUTAGE_TOLERANCE_MS,
-  });
+  const router = new UpstreamRouter(
+    shareRouting(share.routing ?? loadRouting(config), share.index, share.count, share.concurrency),
+    {
+      maxRetries: config.UPSTREAM_MAX_RETRIES,
+      retryBaseMs: config.UPSTREAM_RETRY_BASE_MS,
+      retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
+      outageToleranceMs: config.UPSTREAM_OUTAGE_TOLERANCE_MS,
+    },
+  );
   return {
     files: storage.files,
     batches: storage.batches,

@@ -91,7 +91,10 @@ export class ConcurrencyBroker {
     }
   }
 
-  /** The shares process `index` starts with (its predecessor's, after a restart), by upstream name. */
+  /**
+   * The shares process `index` starts with, by upstream name: an equal part at first; after a restart, what the
+   * others left of its predecessor's (it asks for more once it has work).
+   */
   started(index: number): Record<string, number> {
     this.alive[index] = true;
     const shares: Record<string, number> = {};

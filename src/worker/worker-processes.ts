@@ -32,7 +32,9 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const count = config.WORKER_PROCESSES;
   const registry = new AggregatorRegistry();
   const live = new Map<number, ClusterWorker>();
-  const upstreams = loadRouting(config).upstreams.map((u) => ({ name: u.name, total: u.maxConcurrency }));
+  // Read once: every process, restarted ones included, routes by this table, the one the broker's books are for.
+  const routing = loadRouting(config);
+  const upstreams = routing.upstreams.map((u) => ({ name: u.name, total: u.maxConcurrency }));
   const broker = new ConcurrencyBroker(upstreams, count);
   const tell = (changes: ShareChange[]) => {
     for (const { index, message } of changes) {
@@ -80,7 +82,11 @@ export async function runWorkerProcesses(config: AppConfig): Promise<void> {
   const fork = (index: number, delayMs = FIRST_RESTART_DELAY_MS) => {
     const forkedAt = Date.now();
     const shares = JSON.stringify(broker.started(index));
-    const w = cluster.fork({ WORKER_PROCESS_INDEX: String(index), WORKER_CONCURRENCY_SHARES: shares });
+    const w = cluster.fork({
+      WORKER_PROCESS_INDEX: String(index),
+      WORKER_CONCURRENCY_SHARES: shares,
+      WORKER_ROUTING: JSON.stringify(routing),
+    });
     live.set(index, w);
     w.on('message', (m: unknown) => {
       if (isMessage(m, CONCURRENCY_DEMAND)) {
