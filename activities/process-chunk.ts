@@ -6,6 +6,7 @@ import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkStat
 import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
 import type { RequestLine } from './input-line';
 import { isBlank, readLineBatches, stripBom } from './jsonl-lines';
+import { rawBody } from './raw-body';
 import { resultLine } from './result-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
 import { LimiterAbortError } from './concurrency-limiter';
@@ -99,7 +100,8 @@ async function sendAll(
         ordinal++;
         if (done.has(ordinal)) continue;
         if (signal.aborted || requests.failed) break reading;
-        const request = JSON.parse(bytes.toString('utf8')) as RequestLine;
+        const text = bytes.toString('utf8');
+        const request = JSON.parse(text) as RequestLine;
         const model = typeof request.body.model === 'string' ? request.body.model : null;
         const upstream = deps.router.forModel(model);
         if (!upstream) {
@@ -130,7 +132,11 @@ async function sendAll(
           if (admitted) upstream.admission.release();
           admitted = false;
         };
-        requests.add(sendOne(batchId, upstream, request, model, ordinal, stop.signal, writer, leave).finally(leave));
+        // The body goes upstream as the line has it, not re-serialized from the parsed object.
+        const body = rawBody(text) ?? JSON.stringify(request.body);
+        requests.add(
+          sendOne(batchId, upstream, request, body, model, ordinal, stop.signal, writer, leave).finally(leave),
+        );
       }
     }
   } catch (err) {
@@ -188,13 +194,13 @@ async function sendOne(
   batchId: string,
   upstream: UpstreamClient,
   request: RequestLine,
+  body: string,
   model: string | null,
   ordinal: number,
   signal: AbortSignal,
   writer: ChunkWriter,
   onBackoff: () => void,
 ): Promise<void> {
-  const body = JSON.stringify(request.body);
   const estimatedTokens = estimateTokens(request.body, body.length);
   try {
     const result = await upstream.send(request.url, body, signal, {

@@ -47,6 +47,22 @@ describe('Batches end to end through the official client', () => {
     sim.latencyMs = 0;
   });
 
+  it('forwards each request body upstream exactly as the line has it', async () => {
+    // Re-serialized, the seed would lose digits past 2^53, 1.0 would become 1 and the escape would be decoded.
+    const body =
+      '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"caf\\u00e9"}],"seed":12345678901234567890,"temperature":1.0}';
+    const line = `{"custom_id":"exact-1","method":"POST","url":"/v1/chat/completions","body":${body}}`;
+    const batch = await client.batches.create({
+      input_file_id: await uploadLines(client, [line]),
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, batch.id, ['completed', 'failed']);
+    expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+    // The simulator counts a request without x_sim under its raw body text.
+    expect(sim.calls(body)).toBe(1);
+  });
+
   it('runs a chat batch to completed with every field of the Batch object', async () => {
     const ids = Array.from({ length: 25 }, (_, i) => `chat-${i}`);
     const inputFileId = await uploadLines(
