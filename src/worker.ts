@@ -26,9 +26,11 @@ async function main(): Promise<void> {
   await connection.close();
   if (config.WORKER_PROCESSES === 1) return runWorker(config);
   // Refuse limits that cannot be split before starting anything, and migrate once rather than in every process.
-  shareRouting(loadRouting(config), 0, config.WORKER_PROCESSES);
+  // The table read here is the one every process routes by.
+  const routing = loadRouting(config);
+  shareRouting(routing, 0, config.WORKER_PROCESSES);
   await (await openStorage(config)).close();
-  await runWorkerProcesses(config);
+  await runWorkerProcesses(config, routing);
 }
 
 /** This cluster worker's place among the WORKER_PROCESSES, from the variable the supervisor sets. */
@@ -74,8 +76,8 @@ async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> 
 
 /**
  * Answers the supervisor's metrics requests (it serves their sum on WORKER_METRICS_PORT), hands the concurrency
- * shares it sends to `reporter`, and resolves when it asks this process to shut down. It asks over IPC rather than by signal: Ctrl-C already signals the whole process
- * group, and a second signal would force the exit. If the supervisor itself dies, node:cluster ends this process
+ * shares it sends to `reporter`, and resolves when it asks this process to shut down. It asks over IPC rather than
+ * by signal: Ctrl-C already signals the whole process group, and a second signal would force the exit. If the supervisor itself dies, node:cluster ends this process
  * at once; Temporal then retries its chunks from their checkpoints.
  */
 function listenToSupervisor(reporter: ConcurrencyReporter): Promise<void> {

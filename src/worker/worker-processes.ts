@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppConfig } from '../config/config';
 import { serveMetrics } from '../metrics/metrics-server';
-import { loadRouting } from '../config/upstreams';
+import type { RoutingTable } from '../config/upstreams';
 import { CONCURRENCY_DEMAND, ConcurrencyBroker, type DemandMessage, type ShareChange } from './concurrency-broker';
 
 /** Message from a worker process once it polls. */
@@ -28,12 +28,11 @@ const isMessage = (m: unknown, type: string): boolean => (m as { type?: unknown 
  * and the supervisor then exits 1. WORKER_METRICS_PORT serves the sum of their metrics. Each upstream's
  * concurrency is shared between the processes and moved to those that have work (ConcurrencyBroker).
  */
-export async function runWorkerProcesses(config: AppConfig): Promise<void> {
+export async function runWorkerProcesses(config: AppConfig, routing: RoutingTable): Promise<void> {
   const count = config.WORKER_PROCESSES;
   const registry = new AggregatorRegistry();
   const live = new Map<number, ClusterWorker>();
-  // Read once: every process, restarted ones included, routes by this table, the one the broker's books are for.
-  const routing = loadRouting(config);
+  // Every process, restarted ones included, routes by this table, the one the broker's books are for.
   const upstreams = routing.upstreams.map((u) => ({ name: u.name, total: u.maxConcurrency }));
   const broker = new ConcurrencyBroker(upstreams, count);
   const tell = (changes: ShareChange[]) => {
