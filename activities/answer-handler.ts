@@ -2,6 +2,9 @@ import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
 import { listenAbort, unlistenAbort } from './abort-hub';
 
+/** Called once with the answer, or with undici's error. */
+export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
+
 /** An upstream's whole answer: status, the two headers the batch uses, and the body bytes. */
 export interface Answer {
   status: number;
@@ -21,7 +24,7 @@ const RETRY_AFTER = 'retry-after';
  */
 export class AnswerHandler implements Dispatcher.DispatchHandler {
   private abortRequest: ((err: Error) => void) | undefined;
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = [];
   private status = 0;
   private requestId: string | null = null;
   private retryAfter: string | undefined;
@@ -29,11 +32,15 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   /** True once the upstream sent response headers (it is up, whatever follows). */
   answered = false;
 
+  /** Until the answer is handed over; then dropped (see {@link settle}). */
+  private done: AnswerCallback | undefined;
+
+  /** `done` is called once: with the answer, or with undici's error (an abort of `signal` included). */
   constructor(
-    private readonly resolve: (answer: Answer) => void,
-    private readonly reject: (err: Error) => void,
     private readonly signal: AbortSignal,
+    done: AnswerCallback,
   ) {
+    this.done = done;
     listenAbort(signal, this.onAbort);
   }
 
@@ -73,10 +80,8 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     if (this.settled) return;
-    this.settled = true;
-    unlistenAbort(this.signal, this.onAbort);
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    this.resolve({ status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
+    this.settle()(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
   }
 
   onError(err: Error): void {
@@ -85,8 +90,19 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   private fail(err: Error): void {
     if (this.settled) return;
+    this.settle()(err);
+  }
+
+  /**
+   * Marks the answer handed over and lets go of the callback and the body chunks (views of whole socket reads), so
+   * nothing that still references the handler keeps the request's closures or those reads alive.
+   */
+  private settle(): AnswerCallback {
+    const done = this.done!;
     this.settled = true;
+    this.done = undefined;
+    this.chunks = [];
     unlistenAbort(this.signal, this.onAbort);
-    this.reject(err);
+    return done;
   }
 }

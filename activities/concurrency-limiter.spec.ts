@@ -20,6 +20,29 @@ describe('ConcurrencyLimiter', () => {
     expect(order).toEqual(['big', 'big', 'big', 'small', 'big', 'small', 'big', 'big']);
   });
 
+  it('acquireWith calls back at once for a free slot or an aborted signal, and from release for a waiter', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const calls: string[] = [];
+    limiter.acquireWith(undefined, 'a', (err) => calls.push(err ? 'refused' : 'first'));
+    expect(calls).toEqual(['first']);
+    const ac = new AbortController();
+    limiter.acquireWith(ac.signal, 'a', (err) => calls.push(err ? 'aborted' : 'second'));
+    limiter.acquireWith(undefined, 'b', (err) => calls.push(err ? 'refused' : 'third'));
+    expect(limiter.queued).toBe(2);
+    ac.abort();
+    expect(calls).toEqual(['first', 'aborted']);
+    expect(limiter.queued).toBe(1);
+    limiter.release();
+    // Granted inside release, before it returns: no promise, no tick.
+    expect(calls).toEqual(['first', 'aborted', 'third']);
+    expect(limiter.inFlight).toBe(1);
+    const gone = new AbortController();
+    gone.abort();
+    limiter.acquireWith(gone.signal, 'c', (err) => calls.push(err instanceof LimiterAbortError ? 'gone' : 'bad'));
+    expect(calls.at(-1)).toBe('gone');
+    expect(limiter.queued).toBe(0);
+  });
+
   it('halves on a 429 and grows back additively; aborted waiters leave the queue', async () => {
     const limiter = new ConcurrencyLimiter(8);
     limiter.onThrottled();

@@ -7,9 +7,11 @@ export class LimiterAbortError extends Error {
   }
 }
 
+/** Called once: with nothing when the slot is granted, or with LimiterAbortError when the signal aborted first. */
+export type AcquireCallback = (err: LimiterAbortError | null) => void;
+
 interface Waiter {
-  resolve: () => void;
-  reject: (e: Error) => void;
+  done: AcquireCallback;
   /** The waiter's abort listener, removed once it gets a slot (a signal may outlive many waits). */
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -86,19 +88,25 @@ export class ConcurrencyLimiter {
 
   /** Waits for a slot in `key`'s queue; rejects with LimiterAbortError if `signal` aborts first. */
   acquire(signal?: AbortSignal, key = ''): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new LimiterAbortError());
-    if (this.tryAcquire()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      const queue = this.queues.get(key) ?? [];
-      if (queue.length === 0) this.queues.set(key, queue);
-      queue.push(waiter);
-      this.waiting++;
-      if (signal) {
-        waiter.onAbort = () => this.abandon(key, waiter);
-        listenAbort(signal, waiter.onAbort);
-      }
-    });
+    return new Promise((resolve, reject) => this.acquireWith(signal, key, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * {@link acquire} with a callback (no promise per wait). A slot granted at once, or a signal already aborted, calls
+   * back before this returns; a queued waiter is called back from the `release` that frees its slot.
+   */
+  acquireWith(signal: AbortSignal | undefined, key: string, done: AcquireCallback): void {
+    if (signal?.aborted) return done(new LimiterAbortError());
+    if (this.tryAcquire()) return done(null);
+    const waiter: Waiter = { done, signal };
+    const queue = this.queues.get(key) ?? [];
+    if (queue.length === 0) this.queues.set(key, queue);
+    queue.push(waiter);
+    this.waiting++;
+    if (signal) {
+      waiter.onAbort = () => this.abandon(key, waiter);
+      listenAbort(signal, waiter.onAbort);
+    }
   }
 
   private abandon(key: string, waiter: Waiter): void {
@@ -108,7 +116,7 @@ export class ConcurrencyLimiter {
     queue.splice(i, 1);
     if (queue.length === 0) this.queues.delete(key);
     this.waiting--;
-    waiter.reject(new LimiterAbortError());
+    waiter.done(new LimiterAbortError());
   }
 
   /** Returns a slot and wakes waiters while the limit allows. */
@@ -149,7 +157,7 @@ export class ConcurrencyLimiter {
       this.waiting--;
       this.active++;
       if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
-      waiter.resolve();
+      waiter.done(null);
     }
   }
 }

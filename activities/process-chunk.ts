@@ -10,7 +10,7 @@ import { rawBody } from './raw-body';
 import { resultLine } from './result-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
 import { LimiterAbortError } from './concurrency-limiter';
-import { UpstreamAbortedError, type UpstreamClient } from './upstream-client';
+import { UpstreamAbortedError, type UpstreamClient, type UpstreamResult } from './upstream-client';
 
 /** Builds the processChunk activity: sends a chunk's unfinished requests and checkpoints their results. */
 export function makeProcessChunk(deps: ActivityDeps) {
@@ -134,9 +134,7 @@ async function sendAll(
         };
         // The body goes upstream as the line has it, not re-serialized from the parsed object.
         const body = rawBody(text) ?? JSON.stringify(request.body);
-        requests.add(
-          sendOne(batchId, upstream, request, body, model, ordinal, stop.signal, writer, leave).finally(leave),
-        );
+        sendOne(batchId, upstream, request, body, model, ordinal, stop.signal, writer, leave, requests);
       }
     }
   } catch (err) {
@@ -147,7 +145,7 @@ async function sendAll(
   await requests.drain();
 }
 
-/** Tracks tasks started without waiting for them; `drain` waits for all, then rethrows the first failure. */
+/** Counts tasks started without waiting for them; `drain` waits for all, then rethrows the first failure. */
 class TaskGroup {
   private active = 0;
   private idle: (() => void) | undefined;
@@ -158,24 +156,18 @@ class TaskGroup {
     return this.failure !== undefined;
   }
 
-  add(task: Promise<void>): void {
+  /** A task starts; it calls `end` once it is over, whatever happened. */
+  begin(): void {
     this.active++;
-    task.then(
-      () => this.finish(),
-      (error: unknown) => {
-        this.fail(error);
-        this.finish();
-      },
-    );
+  }
+
+  end(): void {
+    if (--this.active === 0) this.idle?.();
   }
 
   /** Records a failure for `drain` to rethrow (the first one wins). */
   fail(error: unknown): void {
     this.failure ??= { error };
-  }
-
-  private finish(): void {
-    if (--this.active === 0) this.idle?.();
   }
 
   async drain(): Promise<void> {
@@ -190,7 +182,11 @@ function estimateTokens(body: Record<string, unknown>, bytes: number): number {
   return Math.ceil(bytes / 4) + ((max as number | undefined) ?? 0);
 }
 
-async function sendOne(
+/**
+ * Sends one request and records its result line when the answer is final. Callbacks rather than promises: see
+ * UpstreamClient.sendWith. `leave` gives the request's admission back (also called before each backoff).
+ */
+function sendOne(
   batchId: string,
   upstream: UpstreamClient,
   request: RequestLine,
@@ -199,21 +195,35 @@ async function sendOne(
   ordinal: number,
   signal: AbortSignal,
   writer: ChunkWriter,
-  onBackoff: () => void,
-): Promise<void> {
+  leave: () => void,
+  requests: TaskGroup,
+): void {
   const estimatedTokens = estimateTokens(request.body, body.length);
+  const options = { key: batchId, estimatedTokens, model: model ?? '', onBackoff: leave };
+  let over = false;
+  const finish = (err: unknown, result?: UpstreamResult) => {
+    if (over) return;
+    over = true;
+    leave();
+    try {
+      if (result) {
+        const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
+        upstream.settle(model ?? '', line.ok, estimatedTokens, line.usage);
+        writer.record(ordinal, line);
+      } else if (!(err instanceof UpstreamAbortedError)) {
+        // An aborted request has no result; it stays unfinished and gets its cancel/expiry line at finalize.
+        requests.fail(err);
+      }
+    } catch (e) {
+      requests.fail(e);
+    }
+    requests.end();
+  };
+  requests.begin();
   try {
-    const result = await upstream.send(request.url, body, signal, {
-      key: batchId,
-      estimatedTokens,
-      model: model ?? '',
-      onBackoff,
-    });
-    const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
-    upstream.settle(model ?? '', line.ok, estimatedTokens, line.usage);
-    writer.record(ordinal, line);
+    upstream.sendWith(request.url, body, signal, options, finish);
   } catch (err) {
-    // An aborted request has no result; it stays unfinished and gets its cancel/expiry line at finalize.
-    if (!(err instanceof UpstreamAbortedError)) throw err;
+    // Nothing throws here today; if it did, the chunk must still drain rather than wait for this request forever.
+    finish(err);
   }
 }

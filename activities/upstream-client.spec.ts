@@ -1,6 +1,6 @@
 import { UpstreamSimulator } from '../test/support/upstream-simulator';
 import { RateLimiter } from './rate-limiter';
-import { UpstreamClient } from './upstream-client';
+import { UpstreamAbortedError, UpstreamClient } from './upstream-client';
 
 const body = (key: string, x_sim: Record<string, unknown> = {}) =>
   JSON.stringify({ model: 'm', messages: [{ role: 'user', content: key }], x_sim: { key, ...x_sim } });
@@ -58,6 +58,59 @@ describe('UpstreamClient against a real HTTP simulator', () => {
     const result = await client.send('/v1/chat/completions', body('slow', { always: { delay_ms: 1000 } }), signal);
     expect(result).toMatchObject({ kind: 'error', code: 'upstream_timeout', attempts: 4 });
     expect(sim.calls('slow')).toBe(4);
+  });
+
+  /** A client on the simulator with one slot, so a second request waits for it. */
+  const singleSlot = (opts: { maxRetries: number }) =>
+    new UpstreamClient({
+      name: 'one',
+      baseUrl: sim.baseUrl,
+      concurrency: 1,
+      timeoutMs: 5000,
+      retryBaseMs: 10,
+      retryMaxMs: 100,
+      ...opts,
+    });
+
+  it('sendWith calls back once per request: a first answer, a request that waited for a slot, and a retried one', async () => {
+    const one = singleSlot({ maxRetries: 2 });
+    const results = await Promise.all(
+      [body('cb-a'), body('cb-b'), body('cb-c', { faults: [{ status: 500 }] })].map(
+        (b) =>
+          new Promise((resolve, reject) => {
+            let calls = 0;
+            one.sendWith('/v1/chat/completions', b, signal, {}, (err, result) => {
+              if (++calls > 1) reject(new Error('called back twice'));
+              else if (err) reject(err);
+              else setTimeout(() => resolve(result), 50); // a second call back would land meanwhile
+            });
+          }),
+      ),
+    );
+    expect(results).toMatchObject([
+      { kind: 'response', status: 200, attempts: 1 },
+      { kind: 'response', status: 200, attempts: 1 },
+      { kind: 'response', status: 200, attempts: 2 },
+    ]);
+    // The second and third waited for the only slot.
+    expect(one.limiter.inFlight).toBe(0);
+    await one.close();
+  });
+
+  it('sendWith calls back with UpstreamAbortedError when the signal aborts mid-request or while waiting', async () => {
+    const one = singleSlot({ maxRetries: 0 });
+    const ac = new AbortController();
+    const outcome = (b: string) =>
+      new Promise<unknown>((resolve) => one.sendWith('/v1/chat/completions', b, ac.signal, {}, (err) => resolve(err)));
+    const inFlight = outcome(body('ab-1', { always: { delay_ms: 2000 } }));
+    const waiting = outcome(body('ab-2'));
+    await new Promise((r) => setTimeout(r, 100));
+    ac.abort();
+    expect(await inFlight).toBeInstanceOf(UpstreamAbortedError);
+    expect(await waiting).toBeInstanceOf(UpstreamAbortedError);
+    expect(sim.calls('ab-2')).toBe(0);
+    expect(one.limiter.inFlight).toBe(0);
+    await one.close();
   });
 
   const deadUpstream = (outageToleranceMs: number) =>

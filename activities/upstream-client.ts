@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { AnswerHandler, type Answer } from './answer-handler';
+import { AnswerHandler } from './answer-handler';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
 import {
   tokensTotal,
@@ -8,6 +8,7 @@ import {
   upstreamLatency,
   upstreamRequests,
   upstreamRetries,
+  type HistogramSlot,
   type TallySlot,
 } from '../src/metrics/metrics';
 import type { Usage } from '../src/storage/batch.store';
@@ -51,6 +52,18 @@ export interface SendOptions {
 export type UpstreamResult =
   | { kind: 'response'; status: number; requestId: string | null; body: Buffer; attempts: number }
   | { kind: 'error'; code: string; message: string; attempts: number };
+
+/** Called once with a request's final result, or with an error (UpstreamAbortedError when the chunk's signal aborted). */
+export type SendCallback = (err: Error | null, result?: UpstreamResult) => void;
+
+/** What one attempt came to: an HTTP answer (with its Retry-After in ms) or a failure with no answer. */
+type Outcome =
+  | { kind: 'response'; status: number; requestId: string | null; body: Buffer; retryAfter: number | undefined }
+  | { kind: 'error'; code: string; message: string; connectFailed: boolean };
+type OutcomeCallback = (err: Error | null, outcome?: Outcome) => void;
+
+/** After an attempt: the final result, or the next attempt's number and the wait before it. */
+type Verdict = { result: UpstreamResult } | { next: number; waitMs: number };
 
 /** This upstream's metric slots for one model. */
 interface ModelSlots {
@@ -119,7 +132,7 @@ export class UpstreamClient {
   /** When this upstream last answered anything (or when the client was made). */
   private lastContact = Date.now();
   private readonly models = new Map<string, ModelSlots>();
-  private readonly latencyLabels: { upstream: string };
+  private readonly latency: HistogramSlot;
 
   constructor(private readonly opts: UpstreamOptions) {
     const share = Math.min(opts.concurrencyShare ?? opts.concurrency, opts.concurrency);
@@ -127,7 +140,7 @@ export class UpstreamClient {
     this.admission = new ConcurrencyLimiter(2 * opts.concurrency, share + opts.concurrency);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
-    this.latencyLabels = { upstream: opts.name };
+    this.latency = upstreamLatency.slot({ upstream: opts.name });
     this.base = opts.baseUrl.replace(/\/+$/, '');
     const url = new URL(this.base);
     this.basePath = url.pathname.replace(/\/+$/, '');
@@ -161,37 +174,88 @@ export class UpstreamClient {
   }
 
   /** Sends one request until it has a final answer; throws UpstreamAbortedError if `signal` aborts. */
-  async send(
+  send(path: string, body: string | Buffer, signal: AbortSignal, opts: SendOptions = {}): Promise<UpstreamResult> {
+    return new Promise((resolve, reject) => {
+      this.sendWith(path, body, signal, opts, (err, result) => (err ? reject(err) : resolve(result!)));
+    });
+  }
+
+  /**
+   * {@link send} with a callback, called once with the final result or an error (UpstreamAbortedError when `signal`
+   * aborts). The common case makes no promise at all: no rate limit to wait for, and a final answer to the first
+   * attempt (whether its slot was free or waited for). A busy worker sends thousands of requests a second, and every promise it makes pays for the
+   * activity context's async hooks as well as its own allocation; only waits and retries take the async path.
+   */
+  sendWith(path: string, body: string | Buffer, signal: AbortSignal, opts: SendOptions, done: SendCallback): void {
+    const upstreamPath = this.basePath + this.pathFor(path);
+    const slots = this.slotsFor(opts.model ?? '');
+    if (this.rpm || this.tpm) {
+      this.sendLoop(upstreamPath, body, signal, opts, slots, undefined).then((r) => done(null, r), done);
+      return;
+    }
+    const first = (): void => {
+      slots.attempts.n++;
+      this.dispatchAttempt(upstreamPath, body, signal, (err, outcome) => {
+        if (err) return done(err);
+        const verdict = this.verdict(1, outcome!, opts.model ?? '');
+        if ('result' in verdict) return done(null, verdict.result);
+        this.sendLoop(upstreamPath, body, signal, opts, slots, verdict).then((r) => done(null, r), done);
+      });
+    };
+    // A free slot is taken at once; otherwise the request waits in its batch's line, still without a promise.
+    if (this.limiter.tryAcquire()) return first();
+    this.limiter.acquireWith(signal, opts.key ?? '', (err) =>
+      err ? done(new UpstreamAbortedError(err.message)) : first(),
+    );
+  }
+
+  /** Attempts until a final answer, starting with the wait `verdict` (of a first attempt) asks for, if any. */
+  private async sendLoop(
     path: string,
     body: string | Buffer,
     signal: AbortSignal,
-    opts: SendOptions = {},
+    opts: SendOptions,
+    slots: ModelSlots,
+    verdict: Verdict | undefined,
   ): Promise<UpstreamResult> {
-    const upstreamPath = this.basePath + this.pathFor(path);
-    const slots = this.slotsFor(opts.model ?? '');
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 1;
+    for (;;) {
+      if (verdict) {
+        if ('result' in verdict) return verdict.result;
+        await this.wait(verdict.waitMs, signal, opts.onBackoff);
+        attempt = verdict.next;
+      }
       if (this.rpm || this.tpm) await this.takeRate(signal, opts.estimatedTokens ?? 0);
       slots.attempts.n++;
-      const outcome = await this.attempt(upstreamPath, body, signal, opts.key);
-      const last = attempt > this.opts.maxRetries;
-      const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
-      if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model: opts.model ?? '', reason });
-      if (outcome.kind === 'response') {
-        if (outcome.status === 429) this.limiter.onThrottled();
-        else this.limiter.onSuccess();
-        if (!RETRYABLE_STATUS(outcome.status) || last) return { ...outcome, attempts: attempt };
-        await this.backoff(attempt, signal, outcome.retryAfter, opts.onBackoff);
-      } else if (outcome.connectFailed && this.withinOutage()) {
-        // The upstream is down: wait for it without spending this request's retries, probing every few seconds
-        // so the batch picks up soon after it is back.
-        attempt--;
-        const probe = Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random()));
-        await this.backoff(1, signal, probe, opts.onBackoff);
-      } else {
-        if (last) return { ...outcome, attempts: attempt };
-        await this.backoff(attempt, signal, undefined, opts.onBackoff);
-      }
+      const outcome = await this.attempt(path, body, signal, opts.key);
+      verdict = this.verdict(attempt, outcome, opts.model ?? '');
     }
+  }
+
+  /**
+   * What follows attempt number `attempt`: its answer is final, or another attempt comes after a wait (a backoff,
+   * Retry-After, or an outage probe, which does not use up a retry). Counts the retry and moves the AIMD limit.
+   */
+  private verdict(attempt: number, outcome: Outcome, model: string): Verdict {
+    const last = attempt > this.opts.maxRetries;
+    const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
+    if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model, reason });
+    if (outcome.kind === 'response') {
+      if (outcome.status === 429) this.limiter.onThrottled();
+      else this.limiter.onSuccess();
+      if (!RETRYABLE_STATUS(outcome.status) || last) {
+        const { status, requestId, body } = outcome;
+        return { result: { kind: 'response', status, requestId, body, attempts: attempt } };
+      }
+      return { next: attempt + 1, waitMs: this.backoffMs(attempt, outcome.retryAfter) };
+    }
+    if (outcome.connectFailed && this.withinOutage()) {
+      // The upstream is down: wait for it without spending this request's retries, probing every few seconds so
+      // the batch picks up soon after it is back.
+      return { next: attempt, waitMs: Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random())) };
+    }
+    if (last) return { result: { kind: 'error', code: outcome.code, message: outcome.message, attempts: attempt } };
+    return { next: attempt + 1, waitMs: this.backoffMs(attempt) };
   }
 
   /**
@@ -236,7 +300,8 @@ export class UpstreamClient {
     }
   }
 
-  private async attempt(path: string, body: string | Buffer, signal: AbortSignal, key?: string) {
+  /** One attempt once a slot is free (waiting in `key`'s line for it). */
+  private async attempt(path: string, body: string | Buffer, signal: AbortSignal, key?: string): Promise<Outcome> {
     // A free slot is taken at once; only a full limiter costs a wait.
     if (!this.limiter.tryAcquire()) {
       try {
@@ -246,47 +311,63 @@ export class UpstreamClient {
         throw err;
       }
     }
-    const stopTimer = upstreamLatency.startTimer(this.latencyLabels);
-    let handler: AnswerHandler | undefined;
-    try {
-      const answer = await new Promise<Answer>((resolve, reject) => {
-        if (signal.aborted) return reject(new UpstreamAbortedError('chunk cancelled'));
-        handler = new AnswerHandler(resolve, reject, signal);
-        const options = {
-          path,
-          method: 'POST' as const,
-          headers: this.headers,
-          body,
-          headersTimeout: this.opts.timeoutMs,
-          bodyTimeout: this.opts.timeoutMs,
-        };
-        this.pool.dispatch(options, handler);
-      });
-      this.lastContact = Date.now();
-      return {
-        kind: 'response' as const,
-        status: answer.status,
-        requestId: answer.requestId,
-        body: answer.body,
-        retryAfter: retryAfterMs(answer.retryAfter),
-      };
-    } catch (err) {
-      if (handler?.answered) this.lastContact = Date.now();
-      if (signal.aborted) throw new UpstreamAbortedError('chunk cancelled');
-      return { kind: 'error' as const, ...classifyNetworkError(err) };
-    } finally {
-      stopTimer();
-      this.limiter.release();
-    }
+    return new Promise((resolve, reject) => {
+      this.dispatchAttempt(path, body, signal, (err, outcome) => (err ? reject(err) : resolve(outcome!)));
+    });
   }
 
-  private async backoff(attempt: number, signal: AbortSignal, retryAfter?: number, onBackoff?: () => void) {
-    onBackoff?.();
+  /**
+   * Sends one attempt on the slot the caller holds, and gives the slot back when it ends. `done` gets the HTTP
+   * answer or the network failure as an outcome, or UpstreamAbortedError when `signal` aborted.
+   */
+  private dispatchAttempt(path: string, body: string | Buffer, signal: AbortSignal, done: OutcomeCallback): void {
+    if (signal.aborted) {
+      this.limiter.release();
+      return done(new UpstreamAbortedError('chunk cancelled'));
+    }
+    const started = performance.now();
+    const handler = new AnswerHandler(signal, (err, answer) => {
+      this.latency.observe((performance.now() - started) / 1000);
+      this.limiter.release();
+      if (answer) {
+        this.lastContact = Date.now();
+        const retryAfter = retryAfterMs(answer.retryAfter);
+        return done(null, {
+          kind: 'response',
+          status: answer.status,
+          requestId: answer.requestId,
+          body: answer.body,
+          retryAfter,
+        });
+      }
+      if (handler.answered) this.lastContact = Date.now();
+      if (signal.aborted) return done(new UpstreamAbortedError('chunk cancelled'));
+      done(null, { kind: 'error', ...classifyNetworkError(err) });
+    });
+    this.pool.dispatch(
+      {
+        path,
+        method: 'POST',
+        headers: this.headers,
+        body,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      },
+      handler,
+    );
+  }
+
+  /** The wait before the attempt after `attempt`: Retry-After if given (capped), else jittered exponential backoff. */
+  private backoffMs(attempt: number, retryAfter?: number): number {
+    if (retryAfter !== undefined) return Math.min(this.opts.retryMaxMs, retryAfter);
     const exp = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempt - 1));
-    const jittered = exp / 2 + Math.random() * (exp / 2);
-    const wait = retryAfter !== undefined ? Math.min(this.opts.retryMaxMs, retryAfter) : jittered;
+    return exp / 2 + Math.random() * (exp / 2);
+  }
+
+  private async wait(ms: number, signal: AbortSignal, onBackoff?: () => void): Promise<void> {
+    onBackoff?.();
     try {
-      await sleep(wait, undefined, { signal });
+      await sleep(ms, undefined, { signal });
     } catch {
       // The only rejection of an abortable sleep is the abort itself.
       throw new UpstreamAbortedError('chunk cancelled');
