@@ -84,11 +84,11 @@ export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise
 type Delta = { completed: number; failed: number; usage: Usage };
 
 /**
- * Buffered result text past which a writer appends it to its part files before the next checkpoint. Between
+ * Buffered result bytes past which a writer appends them to its part files before the next checkpoint. Between
  * checkpoints (a second apart) a busy chunk with large answers buffers tens of MB otherwise (B3's 4 KB echoes at
  * several thousand a second); appended early, the text is in the files, waiting only for the checkpoint's sync.
  */
-const HAND_OVER_CHARS = 1 << 20;
+const HAND_OVER_BYTES = 1 << 20;
 const emptyDelta = (): Delta => ({ completed: 0, failed: 0, usage: emptyUsage() });
 
 /**
@@ -101,8 +101,13 @@ const emptyDelta = (): Delta => ({ completed: 0, failed: 0, usage: emptyUsage() 
  * the lines may be in the file): every later checkpoint fails, and the retried activity resumes from the last one.
  */
 export class ChunkWriter {
-  private out: string[] = [];
-  private err: string[] = [];
+  /**
+   * Result lines as UTF-8 bytes, not strings: they wait up to a checkpoint interval, long enough for strings to be
+   * copied by every young-generation collection meanwhile and then promoted; a Buffer's bytes sit outside the V8 heap
+   * (a B1 worker spent about a quarter less time in scavenges).
+   */
+  private out: Buffer[] = [];
+  private err: Buffer[] = [];
   private newlyDone: number[] = [];
   private delta = emptyDelta();
   /** Lines handed to the part files whose sync has not succeeded yet. */
@@ -110,8 +115,8 @@ export class ChunkWriter {
   private unpersisted = false;
   private broken: unknown;
   private chain: Promise<void> = Promise.resolve();
-  /** Characters of result text buffered since the last hand-over was queued. */
-  private bufferedChars = 0;
+  /** Bytes of result text buffered since the last hand-over was queued. */
+  private bufferedBytes = 0;
 
   constructor(
     private readonly state: ChunkState,
@@ -132,18 +137,19 @@ export class ChunkWriter {
 
   /** Buffers one request's result line. */
   record(ordinal: number, line: ResultLine): void {
-    (line.ok ? this.out : this.err).push(line.text);
+    const bytes = Buffer.from(line.text);
+    (line.ok ? this.out : this.err).push(bytes);
     this.newlyDone.push(ordinal);
     if (line.ok) this.delta.completed++;
     else this.delta.failed++;
     if (line.usage) addUsage(this.delta.usage, line.usage);
-    this.bufferedChars += line.text.length;
-    if (this.bufferedChars >= HAND_OVER_CHARS) this.handOverEarly();
+    this.bufferedBytes += bytes.length;
+    if (this.bufferedBytes >= HAND_OVER_BYTES) this.handOverEarly();
   }
 
   /** Queues an append of what is buffered, without a sync: the next checkpoint commits it. */
   private handOverEarly(): void {
-    this.bufferedChars = 0;
+    this.bufferedBytes = 0;
     const run = this.chain.then(async () => {
       if (!this.broken && this.newlyDone.length) await this.handOver();
     });
@@ -160,7 +166,7 @@ export class ChunkWriter {
 
   private async commit(): Promise<void> {
     if (this.broken) throw this.broken;
-    this.bufferedChars = 0;
+    this.bufferedBytes = 0;
     if (this.newlyDone.length) await this.handOver();
     if (this.unsynced.done.length) {
       await Promise.all([this.outFile.sync(), this.errFile.sync()]);
@@ -189,8 +195,8 @@ export class ChunkWriter {
     this.newlyDone = [];
     this.delta = emptyDelta();
     try {
-      if (out.length) await this.outFile.append(out.join(''));
-      if (err.length) await this.errFile.append(err.join(''));
+      if (out.length) await this.outFile.append(Buffer.concat(out));
+      if (err.length) await this.errFile.append(Buffer.concat(err));
     } catch (e) {
       this.broken = e;
       throw e;
