@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /** Endpoints whose request body must name a model. */
 export const MODEL_REQUIRED = new Set(['/v1/responses', '/v1/chat/completions', '/v1/embeddings', '/v1/completions']);
 
@@ -17,14 +19,15 @@ export interface RequestLine {
   body: Record<string, unknown>;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Decodes and parses a line; returns the object or the invalid_json_line error. */
 export function parseLine(bytes: Buffer, line: number): { value: Record<string, unknown> } | { error: LineError } {
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    // Invalid UTF-8 is refused rather than decoded to replacement characters.
+    if (!isUtf8(bytes)) throw new Error('not UTF-8');
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     return { error: { code: 'invalid_json_line', message: `Line ${line} is not valid JSON.`, param: null, line } };
   }
