@@ -289,6 +289,13 @@ const contentCases: ContentCase[] = [
   },
   { name: 'only blank lines', content: '\n\n   \n', code: 'empty_file', line: null },
   { name: 'an empty file', content: '', code: 'empty_file', line: null },
+  {
+    // Only the file's first line may start with a BOM: a second one is not JSON, and no chunk could parse it.
+    name: 'a BOM starting a line past the first',
+    content: `${good('a')}\n\ufeff${good('b')}\n`,
+    code: 'invalid_json_line',
+    line: 2,
+  },
   { name: 'a BOM, CRLF and blank lines (valid)', content: `\ufeff${good('a')}\r\n\r\n${good('b')}\r\n` },
   {
     name: 'a 10 MB single line (valid)',
