@@ -109,6 +109,23 @@ function report(input: InputFile, direct: Direct, byProcesses: Map<number, Run[]
         `workflow history ${last.historyEvents} events (${last.chunkActivities} chunk activities)`,
     );
   }
+  // What a request costs the worker against what it costs the bench's bare client: unlike the wall-clock ratio, this
+  // does not depend on how many cores the machine has for the simulator, Temporal and the rest.
+  const oneProcess = byProcesses.get(1);
+  if (oneProcess) {
+    const usPerRequest = (cpuSeconds: number) => (cpuSeconds * 1e6) / n;
+    const worker = median(oneProcess.map((r) => usPerRequest(r.cpu.worker)));
+    const client = median(direct.map((r) => usPerRequest(r.cpu.bench)));
+    rows.push({
+      id: 'B1-cpu',
+      scenario: 'overhead: worker CPU per request, 1 worker process, whole batch (validate, send, finalize)',
+      measured: `${worker.toFixed(0)} µs/req`,
+      baseline: `${client.toFixed(0)} µs/req bare client`,
+      ratio: worker / client,
+      target: 'info',
+      pass: null,
+    });
+  }
   notes.push(`B1 CPU cores during the last direct run: ${cpuSummary(lastDirect.cpu, lastDirect.ms)}`);
   raw.mostChunks = most;
   notes.push(
