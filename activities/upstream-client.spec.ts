@@ -55,7 +55,10 @@ describe('UpstreamClient against a real HTTP simulator', () => {
   });
 
   it('retries a timeout and reports upstream_timeout when every attempt times out', async () => {
-    const result = await client.send('/v1/chat/completions', body('slow', { always: { delay_ms: 1000 } }), signal);
+    // undici checks headersTimeout on a timer that ticks about every half second, so a 300 ms timeout fires after
+    // 0.3-1 s, later still on a loaded machine: the simulator waits well past that before it answers.
+    const slow = body('slow', { always: { delay_ms: 4000 } });
+    const result = await client.send('/v1/chat/completions', slow, signal);
     expect(result).toMatchObject({ kind: 'error', code: 'upstream_timeout', attempts: 4 });
     expect(sim.calls('slow')).toBe(4);
   });
