@@ -27,6 +27,19 @@ export function byteLimit(maxBytes: number): Transform & { readonly bytes: numbe
   return Object.defineProperty(counter, 'bytes', { get: () => bytes }) as Transform & { readonly bytes: number };
 }
 
+/**
+ * fsync on `path`: a file's bytes (fsync works on the file, whichever descriptor asks), or a directory's entries (a
+ * file just created or renamed into it; fsync on the file alone does not cover its name).
+ */
+async function syncPath(path: string, kind: 'file' | 'dir'): Promise<void> {
+  const fh = await open(path, kind === 'file' ? 'r+' : 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** An append handle on a blob, for chunk part files that grow and are checkpointed. */
 export interface BlobAppender {
   /** Bytes in the blob so far. */
@@ -108,7 +121,11 @@ export class FsBlobStore implements BlobStore {
     const counter = byteLimit(maxBytes);
     try {
       await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      // The bytes reach the disk before the name does, and the name before the caller records the blob: a power
+      // loss must not leave a file row (an upload, a batch's output) pointing at an empty or missing blob.
+      await syncPath(tmp, 'file');
       await rename(tmp, target);
+      await syncPath(dirname(target), 'dir');
       return counter.bytes;
     } catch (err) {
       await rm(tmp, { force: true });
@@ -130,6 +147,7 @@ export class FsBlobStore implements BlobStore {
         await fh.close();
       }
       await rename(tmp, target);
+      await syncPath(dirname(target), 'dir');
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -170,8 +188,14 @@ export class FsBlobStore implements BlobStore {
   async openAppend(key: string, validBytes: number): Promise<BlobAppender> {
     const path = this.pathOf(key);
     await mkdir(dirname(path), { recursive: true });
+    const existed = await access(path).then(
+      () => true,
+      () => false,
+    );
     const fh: FileHandle = await open(path, 'a+');
     await fh.truncate(validBytes);
+    // A new part file's name is made durable before any checkpoint can count bytes in it.
+    if (!existed) await syncPath(dirname(path), 'dir');
     let size = validBytes;
     // After a failed write or fsync the file's contents are unknown (a second fsync may report success for pages
     // the first one lost), so every later append and sync fails too.

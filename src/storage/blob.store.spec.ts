@@ -1,0 +1,87 @@
+import fsp from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { FsBlobStore } from './blob.store';
+
+/**
+ * What a power loss could undo is what was not synced before the caller moved on: these record the order of opens,
+ * fsyncs and renames the filesystem store makes, since no test here can cut the power.
+ */
+describe('FsBlobStore durability', () => {
+  let root: string;
+  let store: FsBlobStore;
+  let events: string[];
+  const restore: (() => void)[] = [];
+
+  beforeAll(async () => {
+    const probe = join(tmpdir(), `fh-probe-${process.pid}`);
+    const fh = await fsp.open(probe, 'w');
+    const proto = Object.getPrototypeOf(fh) as { sync: () => Promise<void>; datasync: () => Promise<void> };
+    await fh.close();
+    await fsp.rm(probe);
+    const { open: realOpen, rename: realRename } = fsp;
+    const { sync: realSync, datasync: realDatasync } = proto;
+    const open = jest.spyOn(fsp, 'open').mockImplementation((path, flags, mode) => {
+      events.push(`open ${String(path).replace(root, '')} ${String(flags ?? 'r')}`);
+      return realOpen(path, flags, mode);
+    });
+    const rename = jest.spyOn(fsp, 'rename').mockImplementation((from, to) => {
+      events.push(`rename ${String(to).replace(root, '')}`);
+      return realRename(from, to);
+    });
+    proto.sync = function (this: unknown) {
+      events.push('sync');
+      return realSync.call(this);
+    };
+    proto.datasync = function (this: unknown) {
+      events.push('datasync');
+      return realDatasync.call(this);
+    };
+    restore.push(
+      () => open.mockRestore(),
+      () => rename.mockRestore(),
+      () => Object.assign(proto, { sync: realSync, datasync: realDatasync }),
+    );
+  });
+
+  beforeEach(async () => {
+    root = mkdtempSync(join(tmpdir(), 'blob-durability-'));
+    store = new FsBlobStore(root);
+    events = [];
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(() => restore.forEach((f) => f()));
+
+  it('write syncs the bytes before the rename, and the directory after it', async () => {
+    expect(await store.write('files/a', Readable.from([Buffer.from('hello '), Buffer.from('world')]))).toBe(11);
+    expect(readFileSync(join(root, 'files/a'), 'utf8')).toBe('hello world');
+    const order = events.map((e) => e.replace(/\/tmp\/\S+\.part/, '/tmp/<part>'));
+    expect(order).toEqual(['open /tmp/<part> r+', 'sync', 'rename /files/a', 'open /files r', 'sync']);
+  });
+
+  it('writeBuffer syncs the bytes before the rename, and the directory after it', async () => {
+    await store.writeBuffer('batches/b/state', '{"x":1}');
+    const order = events.map((e) => e.replace(/state\.\w+\.tmp/, 'state.<tmp>'));
+    expect(order).toEqual([
+      'open /batches/b/state.<tmp> w',
+      'sync',
+      'rename /batches/b/state',
+      'open /batches/b r',
+      'sync',
+    ]);
+  });
+
+  it('openAppend makes a new part file’s name durable before anything is appended, and an existing one’s is left', async () => {
+    const part = await store.openAppend('batches/b/out.0', 0);
+    expect(events).toEqual(['open /batches/b/out.0 a+', 'open /batches/b r', 'sync']);
+    await part.append('line\n');
+    await part.sync();
+    await part.close();
+    events = [];
+    const again = await store.openAppend('batches/b/out.0', 5);
+    await again.close();
+    expect(events).toEqual(['open /batches/b/out.0 a+']);
+  });
+});
