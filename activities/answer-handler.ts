@@ -81,7 +81,12 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    this.settle()(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
+    const done = this.settle();
+    try {
+      done(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
+    } catch (err) {
+      surface(err);
+    }
   }
 
   onError(err: Error): void {
@@ -90,7 +95,12 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   private fail(err: Error): void {
     if (this.settled) return;
-    this.settle()(err);
+    const done = this.settle();
+    try {
+      done(err);
+    } catch (thrown) {
+      surface(thrown);
+    }
   }
 
   /**
@@ -105,4 +115,15 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     unlistenAbort(this.signal, this.onAbort);
     return done;
   }
+}
+
+/**
+ * Rethrows outside undici what a callback threw: undici catches a handler's exceptions and reports them to the
+ * handler's own onError, which a settled handler ignores, so the failure would vanish (and whoever waits on the
+ * callback would wait forever). Thrown from a microtask, it is an uncaught exception like any other.
+ */
+function surface(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
 }

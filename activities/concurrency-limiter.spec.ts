@@ -1,3 +1,4 @@
+import { listenAbort } from './abort-hub';
 import { ConcurrencyLimiter, LimiterAbortError } from './concurrency-limiter';
 
 describe('ConcurrencyLimiter', () => {
@@ -40,6 +41,44 @@ describe('ConcurrencyLimiter', () => {
     gone.abort();
     limiter.acquireWith(gone.signal, 'c', (err) => calls.push(err instanceof LimiterAbortError ? 'gone' : 'bad'));
     expect(calls.at(-1)).toBe('gone');
+    expect(limiter.queued).toBe(0);
+  });
+
+  it('grants thousands of waiters that give their slot straight back without growing the stack', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    expect(limiter.tryAcquire()).toBe(true);
+    let granted = 0;
+    for (let i = 0; i < 20_000; i++) {
+      limiter.acquireWith(undefined, `k${i % 7}`, (err) => {
+        if (!err) granted++;
+        limiter.release(); // an attempt that fails before it is sent
+      });
+    }
+    limiter.release();
+    expect(granted).toBe(20_000);
+    expect(limiter.inFlight).toBe(0);
+    expect(limiter.queued).toBe(0);
+  });
+
+  it('on a cancel, waiters granted by requests leaving before them get their abort, not a slot', () => {
+    // As in a chunk: requests in flight listened on the signal before the waiters queued behind them did.
+    const limiter = new ConcurrencyLimiter(2000);
+    const ac = new AbortController();
+    for (let i = 0; i < 2000; i++) {
+      expect(limiter.tryAcquire()).toBe(true);
+      listenAbort(ac.signal, () => limiter.release());
+    }
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      limiter.acquireWith(ac.signal, 'batch', (err) => {
+        const kind = err instanceof LimiterAbortError ? 'aborted' : 'granted';
+        outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
+        if (!err) limiter.release();
+      });
+    }
+    expect(() => ac.abort()).not.toThrow();
+    expect(Object.fromEntries(outcomes)).toEqual({ aborted: 4000 });
+    expect(limiter.inFlight).toBe(0);
     expect(limiter.queued).toBe(0);
   });
 

@@ -32,6 +32,8 @@ export class ConcurrencyLimiter {
   private allowed: number;
   private shareOf: number;
   private waiting = 0;
+  /** True while {@link drain} runs (it is not re-entered: see there). */
+  private draining = false;
   private readonly queues = new Map<string, Waiter[]>();
 
   /** `max` bounds the AIMD allowance; `share` (default `max`) is this process's part of it. */
@@ -147,17 +149,33 @@ export class ConcurrencyLimiter {
     this.allowed = Math.max(1, inUse / 2);
   }
 
+  /**
+   * Grants queued waiters while the limit allows. Waiters are called back synchronously, and a callback may release
+   * a slot at once (an attempt that fails before it is sent): a nested call returns and this loop takes the freed
+   * slot, so thousands of such waiters cost no stack depth. A waiter whose signal has aborted gets its
+   * LimiterAbortError without a slot (its own abort listener may not have run yet: a cancel reaches them in turn).
+   */
   private drain(): void {
-    while (this.active < this.limit && this.waiting > 0) {
-      // The Map iterates keys in insertion order; re-inserting a served key moves it to the back.
-      const [key, queue] = this.queues.entries().next().value as [string, Waiter[]];
-      const waiter = queue.shift()!;
-      this.queues.delete(key);
-      if (queue.length) this.queues.set(key, queue);
-      this.waiting--;
-      this.active++;
-      if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
-      waiter.done(null);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.active < this.limit && this.waiting > 0) {
+        // The Map iterates keys in insertion order; re-inserting a served key moves it to the back.
+        const [key, queue] = this.queues.entries().next().value as [string, Waiter[]];
+        const waiter = queue.shift()!;
+        this.queues.delete(key);
+        if (queue.length) this.queues.set(key, queue);
+        this.waiting--;
+        if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
+        if (waiter.signal?.aborted) {
+          waiter.done(new LimiterAbortError());
+          continue;
+        }
+        this.active++;
+        waiter.done(null);
+      }
+    } finally {
+      this.draining = false;
     }
   }
 }

@@ -204,8 +204,10 @@ function sendOne(
   const finish = (err: unknown, result?: UpstreamResult) => {
     if (over) return;
     over = true;
-    leave();
+    // Called from inside undici's handling of the answer, which swallows what its handler throws: nothing may
+    // escape here, and the request is counted out whatever happens.
     try {
+      leave();
       if (result) {
         const line = resultLine(newBatchRequestId(), request.custom_id, result, newRequestId);
         upstream.settle(model ?? '', line.ok, estimatedTokens, line.usage);
@@ -216,8 +218,9 @@ function sendOne(
       }
     } catch (e) {
       requests.fail(e);
+    } finally {
+      requests.end();
     }
-    requests.end();
   };
   requests.begin();
   try {

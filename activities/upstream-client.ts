@@ -202,10 +202,12 @@ export class UpstreamClient {
         this.sendLoop(upstreamPath, body, signal, opts, slots, verdict).then((r) => done(null, r), done);
       });
     };
-    // A free slot is taken at once; otherwise the request waits in its batch's line, still without a promise.
+    // A free slot is taken at once; otherwise the request waits in its batch's line, still without a promise. A
+    // queued request is granted its slot from inside another request's completion, while undici is still handling
+    // that connection: it is sent from a microtask, once undici is done.
     if (this.limiter.tryAcquire()) return first();
     this.limiter.acquireWith(signal, opts.key ?? '', (err) =>
-      err ? done(new UpstreamAbortedError(err.message)) : first(),
+      err ? done(new UpstreamAbortedError(err.message)) : queueMicrotask(first),
     );
   }
 

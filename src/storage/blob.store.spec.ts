@@ -24,11 +24,11 @@ describe('FsBlobStore durability', () => {
     const { open: realOpen, rename: realRename } = fsp;
     const { sync: realSync, datasync: realDatasync } = proto;
     const open = jest.spyOn(fsp, 'open').mockImplementation((path, flags, mode) => {
-      events.push(`open ${String(path).replace(root, '')} ${String(flags ?? 'r')}`);
+      events.push(`open ${String(path).replace(root, '~')} ${String(flags ?? 'r')}`);
       return realOpen(path, flags, mode);
     });
     const rename = jest.spyOn(fsp, 'rename').mockImplementation((from, to) => {
-      events.push(`rename ${String(to).replace(root, '')}`);
+      events.push(`rename ${String(to).replace(root, '~')}`);
       return realRename(from, to);
     });
     proto.sync = function (this: unknown) {
@@ -54,34 +54,54 @@ describe('FsBlobStore durability', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
   afterAll(() => restore.forEach((f) => f()));
 
-  it('write syncs the bytes before the rename, and the directory after it', async () => {
+  it('write syncs new directories into their parents, the bytes before the rename, and the directory after it', async () => {
     expect(await store.write('files/a', Readable.from([Buffer.from('hello '), Buffer.from('world')]))).toBe(11);
     expect(readFileSync(join(root, 'files/a'), 'utf8')).toBe('hello world');
-    const order = events.map((e) => e.replace(/\/tmp\/\S+\.part/, '/tmp/<part>'));
-    expect(order).toEqual(['open /tmp/<part> r+', 'sync', 'rename /files/a', 'open /files r', 'sync']);
+    const order = events.map((e) => e.replace(/~\/tmp\/\S+\.part/, '~/tmp/<part>'));
+    expect(order).toEqual([
+      // tmp/ and files/ are new: each name is synced into the root.
+      'open ~ r',
+      'sync',
+      'open ~ r',
+      'sync',
+      'open ~/tmp/<part> r+',
+      'sync',
+      'rename ~/files/a',
+      'open ~/files r',
+      'sync',
+    ]);
+    events = [];
+    await store.write('files/b', Readable.from([Buffer.from('x')]));
+    expect(events.filter((e) => e.startsWith('open ~ '))).toEqual([]);
   });
 
-  it('writeBuffer syncs the bytes before the rename, and the directory after it', async () => {
+  it('writeBuffer syncs new directories into their parents, the bytes before the rename, and the directory after it', async () => {
     await store.writeBuffer('batches/b/state', '{"x":1}');
     const order = events.map((e) => e.replace(/state\.\w+\.tmp/, 'state.<tmp>'));
     expect(order).toEqual([
-      'open /batches/b/state.<tmp> w',
+      // batches/ and batches/b/ are new.
+      'open ~/batches r',
       'sync',
-      'rename /batches/b/state',
-      'open /batches/b r',
+      'open ~ r',
+      'sync',
+      'open ~/batches/b/state.<tmp> w',
+      'sync',
+      'rename ~/batches/b/state',
+      'open ~/batches/b r',
       'sync',
     ]);
   });
 
   it('openAppend makes a new part file’s name durable before anything is appended, and an existing one’s is left', async () => {
+    await fsp.mkdir(join(root, 'batches/b'), { recursive: true });
     const part = await store.openAppend('batches/b/out.0', 0);
-    expect(events).toEqual(['open /batches/b/out.0 a+', 'open /batches/b r', 'sync']);
+    expect(events).toEqual(['open ~/batches/b/out.0 a+', 'open ~/batches/b r', 'sync']);
     await part.append('line\n');
     await part.sync();
     await part.close();
     events = [];
     const again = await store.openAppend('batches/b/out.0', 5);
     await again.close();
-    expect(events).toEqual(['open /batches/b/out.0 a+']);
+    expect(events).toEqual(['open ~/batches/b/out.0 a+']);
   });
 });

@@ -40,6 +40,19 @@ async function syncPath(path: string, kind: 'file' | 'dir'): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p` whose new directories survive a power loss: each one made is synced into its parent (the parent of the
+ * first one made is an existing directory, synced too).
+ */
+async function makeDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    await syncPath(dirname(d), 'dir');
+    if (d === first || dirname(d) === d) break;
+  }
+}
+
 /** An append handle on a blob, for chunk part files that grow and are checkpointed. */
 export interface BlobAppender {
   /** Bytes in the blob so far. */
@@ -116,8 +129,8 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(key);
     // The name says which process writes it, so a crashed writer's leftovers can be swept (sweepTemp).
     const tmp = join(this.root, 'tmp', `${hostname()}~${process.pid}~${randomBytes(12).toString('hex')}.part`);
-    await mkdir(dirname(tmp), { recursive: true });
-    await mkdir(dirname(target), { recursive: true });
+    await makeDir(dirname(tmp));
+    await makeDir(dirname(target));
     const counter = byteLimit(maxBytes);
     try {
       await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
@@ -137,7 +150,7 @@ export class FsBlobStore implements BlobStore {
   async writeBuffer(key: string, data: Buffer | string): Promise<void> {
     const target = this.pathOf(key);
     const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    await mkdir(dirname(target), { recursive: true });
+    await makeDir(dirname(target));
     try {
       const fh = await open(tmp, 'w');
       try {
@@ -187,7 +200,7 @@ export class FsBlobStore implements BlobStore {
   /** Opens `key` for appending after truncating it to `validBytes` (the last checkpoint). */
   async openAppend(key: string, validBytes: number): Promise<BlobAppender> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
+    await makeDir(dirname(path));
     const existed = await access(path).then(
       () => true,
       () => false,
