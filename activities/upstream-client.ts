@@ -183,8 +183,9 @@ export class UpstreamClient {
   /**
    * {@link send} with a callback, called once with the final result or an error (UpstreamAbortedError when `signal`
    * aborts). The common case makes no promise at all: no rate limit to wait for, and a final answer to the first
-   * attempt (whether its slot was free or waited for). A busy worker sends thousands of requests a second, and every promise it makes pays for the
-   * activity context's async hooks as well as its own allocation; only waits and retries take the async path.
+   * attempt (whether its slot was free or waited for). A busy worker sends thousands of requests a second, and every
+   * promise it makes pays for the activity context's async hooks as well as its own allocation; only waits and
+   * retries take the async path.
    */
   sendWith(path: string, body: string | Buffer, signal: AbortSignal, opts: SendOptions, done: SendCallback): void {
     const upstreamPath = this.basePath + this.pathFor(path);
@@ -193,22 +194,13 @@ export class UpstreamClient {
       this.sendLoop(upstreamPath, body, signal, opts, slots, undefined).then((r) => done(null, r), done);
       return;
     }
-    const first = (): void => {
-      slots.attempts.n++;
-      this.dispatchAttempt(upstreamPath, body, signal, (err, outcome) => {
-        if (err) return done(err);
-        const verdict = this.verdict(1, outcome!, opts.model ?? '');
-        if ('result' in verdict) return done(null, verdict.result);
-        this.sendLoop(upstreamPath, body, signal, opts, slots, verdict).then((r) => done(null, r), done);
-      });
-    };
-    // A free slot is taken at once; otherwise the request waits in its batch's line, still without a promise. A
-    // queued request is granted its slot from inside another request's completion, while undici is still handling
-    // that connection: it is sent from a microtask, once undici is done.
-    if (this.limiter.tryAcquire()) return first();
-    this.limiter.acquireWith(signal, opts.key ?? '', (err) =>
-      err ? done(new UpstreamAbortedError(err.message)) : queueMicrotask(first),
-    );
+    slots.attempts.n++;
+    this.attempt(upstreamPath, body, signal, opts.key ?? '', (err, outcome) => {
+      if (err) return done(err);
+      const verdict = this.verdict(1, outcome!, opts.model ?? '');
+      if ('result' in verdict) return done(null, verdict.result);
+      this.sendLoop(upstreamPath, body, signal, opts, slots, verdict).then((r) => done(null, r), done);
+    });
   }
 
   /** Attempts until a final answer, starting with the wait `verdict` (of a first attempt) asks for, if any. */
@@ -229,7 +221,9 @@ export class UpstreamClient {
       }
       if (this.rpm || this.tpm) await this.takeRate(signal, opts.estimatedTokens ?? 0);
       slots.attempts.n++;
-      const outcome = await this.attempt(path, body, signal, opts.key);
+      const outcome = await new Promise<Outcome>((resolve, reject) =>
+        this.attempt(path, body, signal, opts.key ?? '', (err, o) => (err ? reject(err) : resolve(o!))),
+      );
       verdict = this.verdict(attempt, outcome, opts.model ?? '');
     }
   }
@@ -302,19 +296,16 @@ export class UpstreamClient {
     }
   }
 
-  /** One attempt once a slot is free (waiting in `key`'s line for it). */
-  private async attempt(path: string, body: string | Buffer, signal: AbortSignal, key?: string): Promise<Outcome> {
-    // A free slot is taken at once; only a full limiter costs a wait.
-    if (!this.limiter.tryAcquire()) {
-      try {
-        await this.limiter.acquire(signal, key);
-      } catch (err) {
-        if (err instanceof LimiterAbortError) throw new UpstreamAbortedError(err.message);
-        throw err;
-      }
-    }
-    return new Promise((resolve, reject) => {
-      this.dispatchAttempt(path, body, signal, (err, outcome) => (err ? reject(err) : resolve(outcome!)));
+  /**
+   * One attempt: takes a slot (a free one at once, else in `key`'s line, without a promise) and sends. A queued
+   * request is granted its slot from inside another request's completion, while undici is still handling that
+   * connection: it is sent from a microtask, once undici is done.
+   */
+  private attempt(path: string, body: string | Buffer, signal: AbortSignal, key: string, done: OutcomeCallback): void {
+    if (this.limiter.tryAcquire()) return this.dispatchAttempt(path, body, signal, done);
+    this.limiter.acquireWith(signal, key, (err) => {
+      if (err) return done(new UpstreamAbortedError(err.message));
+      queueMicrotask(() => this.dispatchAttempt(path, body, signal, done));
     });
   }
 
