@@ -81,12 +81,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const done = this.settle();
-    try {
-      done(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
-    } catch (err) {
-      surface(err);
-    }
+    this.settle(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
   }
 
   onError(err: Error): void {
@@ -95,35 +90,28 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   private fail(err: Error): void {
     if (this.settled) return;
-    const done = this.settle();
-    try {
-      done(err);
-    } catch (thrown) {
-      surface(thrown);
-    }
+    this.settle(err);
   }
 
   /**
-   * Marks the answer handed over and lets go of the callback and the body chunks (views of whole socket reads), so
-   * nothing that still references the handler keeps the request's closures or those reads alive.
+   * Hands the answer (or the error) over, once. First it lets go of the callback and the body chunks (views of whole
+   * socket reads), so nothing that still references the handler keeps the request's closures or those reads alive.
+   * What the callback throws is rethrown from a microtask: undici catches a handler's exceptions and reports them to
+   * the handler's own onError, which a settled handler ignores, so the failure would vanish (and whoever waits on the
+   * callback would wait forever); from a microtask it is an uncaught exception like any other.
    */
-  private settle(): AnswerCallback {
+  private settle(err: Error | null, answer?: Answer): void {
     const done = this.done!;
     this.settled = true;
     this.done = undefined;
     this.chunks = [];
     unlistenAbort(this.signal, this.onAbort);
-    return done;
+    try {
+      done(err, answer);
+    } catch (thrown) {
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
   }
-}
-
-/**
- * Rethrows outside undici what a callback threw: undici catches a handler's exceptions and reports them to the
- * handler's own onError, which a settled handler ignores, so the failure would vanish (and whoever waits on the
- * callback would wait forever). Thrown from a microtask, it is an uncaught exception like any other.
- */
-function surface(err: unknown): void {
-  queueMicrotask(() => {
-    throw err;
-  });
 }
