@@ -23,18 +23,21 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** Decodes and parses a line; returns the object or the invalid_json_line error. */
 export function parseLine(bytes: Buffer, line: number): { value: Record<string, unknown> } | { error: LineError } {
+  // Invalid UTF-8 is refused rather than decoded to replacement characters.
+  if (!isUtf8(bytes)) return invalidJson(line, 'not valid JSON');
   let value: unknown;
   try {
-    // Invalid UTF-8 is refused rather than decoded to replacement characters.
-    if (!isUtf8(bytes)) throw new Error('not UTF-8');
     value = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return { error: { code: 'invalid_json_line', message: `Line ${line} is not valid JSON.`, param: null, line } };
+    return invalidJson(line, 'not valid JSON');
   }
-  if (!isObject(value)) {
-    return { error: { code: 'invalid_json_line', message: `Line ${line} is not a JSON object.`, param: null, line } };
-  }
+  if (!isObject(value)) return invalidJson(line, 'not a JSON object');
   return { value };
+}
+
+/** The invalid_json_line error: `Line N is <what>.` */
+function invalidJson(line: number, what: string): { error: LineError } {
+  return { error: { code: 'invalid_json_line', message: `Line ${line} is ${what}.`, param: null, line } };
 }
 
 /** The first problem with one parsed line against the batch's endpoint, or the typed request. */
