@@ -9,13 +9,32 @@ export interface TallySlot {
   n: number;
 }
 
+/** One object per label set, made on first use and the same object after (callers keep it). */
+class LabelSlots<L extends string, S> {
+  private readonly byKey = new Map<string, { labels: Partial<Record<L, string>>; slot: S }>();
+
+  constructor(private readonly make: () => S) {}
+
+  get(labels: Partial<Record<L, string>>): S {
+    const key = JSON.stringify(labels);
+    let entry = this.byKey.get(key);
+    if (!entry) this.byKey.set(key, (entry = { labels, slot: this.make() }));
+    return entry.slot;
+  }
+
+  /** Every label set seen, with its slot. */
+  entries(): IterableIterator<{ labels: Partial<Record<L, string>>; slot: S }> {
+    return this.byKey.values();
+  }
+}
+
 /**
  * Counts for a counter incremented on the hot path (every upstream answer): callers keep a slot per label set and
  * add to it, and the counter takes the sums when scraped. prom-client validates and hashes the labels on every
  * `inc`, which cost a few percent of a busy worker's time.
  */
 export class CounterTally<L extends string> {
-  private readonly slots = new Map<string, { labels: Partial<Record<L, string>>; slot: TallySlot }>();
+  private readonly slots = new LabelSlots<L, TallySlot>(() => ({ n: 0 }));
   readonly counter: Counter<L>;
 
   constructor(config: { name: string; help: string; labelNames: readonly L[] }) {
@@ -23,7 +42,7 @@ export class CounterTally<L extends string> {
     this.counter = new Counter<L>({
       ...config,
       collect() {
-        for (const { labels, slot } of slots.values()) {
+        for (const { labels, slot } of slots.entries()) {
           if (slot.n === 0) continue;
           this.inc(labels, slot.n);
           slot.n = 0;
@@ -34,10 +53,7 @@ export class CounterTally<L extends string> {
 
   /** The slot for a label set (the same object every time: keep it and add to `n`). */
   slot(labels: Partial<Record<L, string>>): TallySlot {
-    const key = JSON.stringify(labels);
-    let entry = this.slots.get(key);
-    if (!entry) this.slots.set(key, (entry = { labels, slot: { n: 0 } }));
-    return entry.slot;
+    return this.slots.get(labels);
   }
 }
 
@@ -75,27 +91,26 @@ export class HistogramTally<L extends string> {
   readonly name: string;
   readonly help: string;
   private readonly bounds: readonly number[];
-  private readonly slots = new Map<string, { labels: Partial<Record<L, string>>; slot: HistogramSlot }>();
+  private readonly slots: LabelSlots<L, HistogramSlot>;
 
   constructor(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) {
     this.name = config.name;
     this.help = config.help;
-    this.bounds = [...config.buckets].sort((a, b) => a - b);
+    const bounds = [...config.buckets].sort((a, b) => a - b);
+    this.bounds = bounds;
+    this.slots = new LabelSlots(() => new HistogramSlot(bounds));
     register.registerMetric(this as unknown as Metric);
   }
 
   /** The slot for a label set (the same object every time: keep it and observe into it). */
   slot(labels: Partial<Record<L, string>>): HistogramSlot {
-    const key = JSON.stringify(labels);
-    let entry = this.slots.get(key);
-    if (!entry) this.slots.set(key, (entry = { labels, slot: new HistogramSlot(this.bounds) }));
-    return entry.slot;
+    return this.slots.get(labels);
   }
 
   /** The metric as prom-client's registry reads it. */
   get() {
     const values: { labels: Labels; value: number; metricName: string }[] = [];
-    for (const { labels, slot } of this.slots.values()) {
+    for (const { labels, slot } of this.slots.entries()) {
       let cumulative = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
         cumulative += slot.counts[i];
@@ -110,7 +125,7 @@ export class HistogramTally<L extends string> {
 
   /** Forgets every observation (prom-client's `resetMetrics`). */
   reset(): void {
-    for (const { slot } of this.slots.values()) {
+    for (const { slot } of this.slots.entries()) {
       slot.counts.fill(0);
       slot.sum = 0;
       slot.count = 0;
