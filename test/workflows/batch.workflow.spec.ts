@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BatchActivities } from '../../activities';
@@ -17,15 +18,13 @@ import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
 import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 import { batchWorkflow, cancelSignal, progressQuery } from '../../workflows';
 
-/** Recorded histories: a batch on a deployment without a webhook (recorded before webhooks existed), and with one. */
-const HISTORIES = [
-  { file: 'batch-completed.json', workflowId: 'wf-recorded', batchId: 'recorded', webhooks: false },
-  { file: 'batch-completed-webhooks.json', workflowId: 'wf-recorded-webhooks', batchId: 'recorded-wh', webhooks: true },
-];
-
 /** Fake activities that record what the workflow asked for; chunks can be made to run until cancelled. */
 function fakeActivities(opts: {
   validation?: Partial<ValidateInputResult>;
+  /** How long validation takes (heartbeating). */
+  validateMs?: number;
+  /** This chunk fails for good (non-retryable). */
+  failChunk?: number;
   chunkMs?: number;
   hang?: boolean;
   started?: 'applied' | 'cancelling';
@@ -42,16 +41,28 @@ function fakeActivities(opts: {
     peak: 0,
   };
   let running = 0;
+  const validated = (): ValidateInputResult => ({
+    ok: true,
+    total: 50,
+    chunkCount: 10,
+    window: 3,
+    model: 'gpt-test',
+    expiresAtMs: Date.now() + 3600_000,
+    ...opts.validation,
+  });
   const activities: BatchActivities = {
-    validateInput: async () => ({
-      ok: true,
-      total: 50,
-      chunkCount: 10,
-      window: 3,
-      model: 'gpt-test',
-      expiresAtMs: Date.now() + 3600_000,
-      ...opts.validation,
-    }),
+    validateInput: async () => {
+      const ctx = Context.current();
+      const until = Date.now() + (opts.validateMs ?? 0);
+      while (Date.now() < until) {
+        ctx.heartbeat();
+        await ctx.sleep(50);
+      }
+      return validated();
+    },
+    total: 50,
+    chunkCount: 10,
+    window: 3,
     transition: async (input: TransitionInput) => {
       calls.transitions.push(input);
       calls.ends.push(input.to);
@@ -60,6 +71,9 @@ function fakeActivities(opts: {
     },
     processChunk: async ({ chunk }: ProcessChunkInput) => {
       calls.chunks.push(chunk);
+      if (chunk === opts.failChunk) {
+        throw ApplicationFailure.create({ type: 'ChunkNotFound', message: `chunk ${chunk}`, nonRetryable: true });
+      }
       running++;
       calls.peak = Math.max(calls.peak, running);
       try {
@@ -91,6 +105,61 @@ function fakeActivities(opts: {
   } as unknown as BatchActivities;
   return { activities, calls };
 }
+
+/** Options of the fake activities a recorded history ran with. */
+type FakeOptions = Parameters<typeof fakeActivities>[0];
+
+/**
+ * Recorded histories, one per path a batch can take. Each was recorded with the workflow code of its day; the
+ * current code must replay every one of them (a batch started before an upgrade continues on the new worker).
+ * `drive` acts on the workflow while it records (a cancel signal).
+ */
+const HISTORIES: {
+  file: string;
+  batchId: string;
+  workflowId?: string;
+  fakes: FakeOptions;
+  drive?: (handle: WorkflowHandle<typeof batchWorkflow>, calls: { chunks: number[] }) => Promise<void>;
+}[] = [
+  // Recorded before webhooks existed.
+  { file: 'batch-completed.json', batchId: 'recorded', fakes: { chunkMs: 20 } },
+  {
+    file: 'batch-completed-webhooks.json',
+    batchId: 'recorded-wh',
+    workflowId: 'wf-recorded-webhooks',
+    fakes: { chunkMs: 20, validation: { webhooks: true } },
+  },
+  { file: 'batch-validation-failed.json', batchId: 'recorded-vf', fakes: { validation: { ok: false } } },
+  {
+    file: 'batch-cancelled-validating.json',
+    batchId: 'recorded-cv',
+    fakes: { validateMs: 1500, started: 'cancelling' },
+    drive: async (handle) => {
+      await new Promise((r) => setTimeout(r, 500));
+      await handle.signal(cancelSignal);
+    },
+  },
+  {
+    file: 'batch-cancelled-in-progress.json',
+    batchId: 'recorded-cp',
+    fakes: { hang: true },
+    drive: async (handle, calls) => {
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.signal(cancelSignal);
+    },
+  },
+  {
+    file: 'batch-expired.json',
+    batchId: 'recorded-ex',
+    fakes: { hang: true, validation: { expiresAtMs: Date.now() + 2000 } },
+  },
+  {
+    file: 'batch-expired-webhooks.json',
+    batchId: 'recorded-ex-wh',
+    fakes: { hang: true, validation: { expiresAtMs: Date.now() + 2000, webhooks: true } },
+  },
+  { file: 'batch-chunk-failed.json', batchId: 'recorded-cf', fakes: { chunkMs: 20, failChunk: 1 } },
+];
 
 describe('batchWorkflow against a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -248,17 +317,18 @@ describe('batchWorkflow against a real dev server', () => {
 
   it.each(HISTORIES)(
     'replays the recorded history $file with the current workflow code (determinism guard)',
-    async ({ file, workflowId, batchId, webhooks }) => {
+    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive }) => {
       const path = join(__dirname, 'histories', file);
       if (process.env.RECORD_HISTORIES === '1' || !existsSync(path)) {
         // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
-        const { activities } = fakeActivities({ chunkMs: 20, validation: webhooks ? { webhooks } : {} });
+        const { activities, calls } = fakeActivities(fakes);
         const history = await run(activities, async (taskQueue) => {
           const handle = await env.client.workflow.start(batchWorkflow, {
             taskQueue,
             workflowId,
             args: [{ batchId }],
           });
+          await drive?.(handle, calls);
           await handle.result();
           return handle.fetchHistory();
         });
