@@ -1,4 +1,4 @@
-import { addUsage, emptyUsage, type Usage } from '../src/storage/batch.store';
+import { addUsage, emptyUsage, type Checkpoint, type Usage } from '../src/storage/batch.store';
 import type { BlobAppender, BlobStore } from '../src/storage/blob.store';
 import { batchKeys, type ChunkIndex } from './deps';
 import type { ResultLine } from './result-line';
@@ -11,11 +11,11 @@ export interface ChunkPart {
 }
 
 /**
- * A chunk's checkpoint: how far its part files are valid and which request ordinals are done. Each activity
- * attempt writes its own part files: `outBytes`/`errBytes` are the valid lengths of the current attempt's, and
- * `earlier` the frozen valid lengths of the attempts before it. An attempt Temporal gave up on (it lost its
- * heartbeat) may still be running; whatever it appends lands past its frozen length, in its own files, and is
- * never read.
+ * A chunk's checkpoint: how far its part files are valid and which request ordinals are done. Each attempt (one
+ * claim of the chunk, named by the fencing token the claim took from the metadata store) writes its own part files:
+ * `outBytes`/`errBytes` are the valid lengths of the current attempt's, and `earlier` the frozen valid lengths of the
+ * attempts before it. An attempt that lost the chunk (Temporal gave up on it, or an operator reset it) may still be
+ * running; whatever it appends lands past its frozen length, in its own files, and is never read.
  */
 export interface ChunkState {
   outBytes: number;
@@ -24,7 +24,10 @@ export interface ChunkState {
   completed: number;
   failed: number;
   usage: Usage;
-  /** The activity attempt that owns the current part files (0 or absent: files named without an attempt). */
+  /**
+   * The token of the attempt that owns the current part files (0 or absent: files named without one). Checkpoints
+   * written before tokens came from the store hold Temporal's attempt number here.
+   */
   attempt?: number;
   /** Earlier attempts' parts, in order. */
   earlier?: ChunkPart[];
@@ -42,11 +45,11 @@ export function partsOf(state: ChunkState): ChunkPart[] {
   return [...(state.earlier ?? []), currentPart(state)];
 }
 
-/** Hands the chunk to `attempt`: the current part is frozen and the attempt starts new, empty part files. */
-export function claimChunk(state: ChunkState, attempt: number): void {
+/** Hands the chunk to the attempt holding `token`: the current part is frozen, and the attempt starts new part files. */
+export function startAttempt(state: ChunkState, token: number): void {
   const current = currentPart(state);
   if (current.outBytes > 0 || current.errBytes > 0) state.earlier = [...(state.earlier ?? []), current];
-  state.attempt = attempt;
+  state.attempt = token;
   state.outBytes = 0;
   state.errBytes = 0;
 }
@@ -62,18 +65,27 @@ export const emptyChunkState = (): ChunkState => ({
 });
 
 /**
- * Reads the checkpoint `attempt` wrote (or the empty state). Each attempt writes its own state file; which one
- * is current is recorded in the metadata store (BatchStore.chunkOwners), set by compare-and-set.
+ * The checkpoint a chunk's owner committed, as the metadata store holds it. Chunks checkpointed before checkpoints
+ * moved into the store have none there: theirs is the state file their owner wrote to the blob store (or none at all).
  */
-export async function loadChunkState(
+export async function committedState(
   blobs: BlobStore,
   batchId: string,
   chunk: number,
-  attempt: number,
+  committed: { owner: number; state: string | null },
 ): Promise<ChunkState> {
-  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, attempt));
+  if (committed.state !== null) return JSON.parse(committed.state) as ChunkState;
+  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
 }
+
+/** A chunk state as the metadata store keeps it. */
+export const checkpointOf = (state: ChunkState): Checkpoint => ({
+  completed: state.completed,
+  failed: state.failed,
+  usage: state.usage,
+  state: JSON.stringify(state),
+});
 
 /** Reads the chunk index validation wrote. */
 export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {

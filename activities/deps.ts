@@ -28,17 +28,21 @@ export interface ActivityDeps {
   webhook?: WebhookSender;
 }
 
-/** Attempt 0 names the part files of checkpoints written before part files were per attempt. */
-const partTag = (attempt: number): string => (attempt > 0 ? `.a${attempt}` : '');
+/** Token 0 names the part files of checkpoints written before part files were per attempt. */
+const partTag = (token: number): string => (token > 0 ? `.a${token}` : '');
 
 /** Where a batch's working blobs live. */
 export const batchKeys = (batchId: string) => ({
   dir: `batches/${batchId}`,
   index: `batches/${batchId}/index.json`,
-  /** A chunk's part files are per attempt, so an attempt Temporal gave up on can never write into its successor's. */
-  out: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.out.jsonl`,
-  err: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.err.jsonl`,
-  state: (chunk: number, attempt: number) => `batches/${batchId}/chunks/${chunk}${partTag(attempt)}.state.json`,
+  /**
+   * A chunk's part files are per attempt (named by its fencing token), so an attempt that lost the chunk can never
+   * write into its successor's.
+   */
+  out: (chunk: number, token: number) => `batches/${batchId}/chunks/${chunk}${partTag(token)}.out.jsonl`,
+  err: (chunk: number, token: number) => `batches/${batchId}/chunks/${chunk}${partTag(token)}.err.jsonl`,
+  /** Where checkpoints were kept before they moved into the metadata store (read for chunks checkpointed then). */
+  state: (chunk: number, token: number) => `batches/${batchId}/chunks/${chunk}${partTag(token)}.state.json`,
 });
 
 /** A chunk of the input: its byte range and how many requests it holds. */

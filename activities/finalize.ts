@@ -3,8 +3,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { derivedFileId } from '../src/common/ids';
-import { addUsage, emptyUsage, type BatchRow, type BatchStatus } from '../src/storage/batch.store';
-import { loadChunkIndex, loadChunkState, partsOf, type ChunkState } from './chunk-state';
+import { addUsage, emptyUsage, UNFINISHED_STATUSES, type BatchRow, type BatchStatus } from '../src/storage/batch.store';
+import { nowSeconds } from '../src/common/clock';
+import { committedState, emptyChunkState, loadChunkIndex, partsOf, type ChunkState } from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
 import { isBlank, readLines, stripBom } from './jsonl-lines';
 import { errorLine } from './result-line';
@@ -22,8 +23,14 @@ const END: Record<
   cancelled: { from: ['cancelling'], to: 'cancelled', at: 'cancelled_at' },
 };
 
+/** The error line each unfinished request gets, by how the batch ends. */
 const UNFINISHED: Record<FinalizeInput['outcome'], { code: string; message: string }> = {
-  completed: { code: 'batch_failed', message: 'The request was not processed.' },
+  // Every chunk ran to its end, except one that failed for good (its index or input gone): its requests count failed.
+  completed: {
+    code: 'chunk_failed',
+    message:
+      "This request was not run: its chunk failed for good (the batch workflow's history has the chunk's failure).",
+  },
   expired: {
     code: 'batch_expired',
     message: 'This request could not be executed before the completion window expired.',
@@ -31,24 +38,48 @@ const UNFINISHED: Record<FinalizeInput['outcome'], { code: string; message: stri
   cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
 };
 
+/** The `errors` entry of a batch that ended before its input file was validated (its lines are unknown). */
+const NOT_VALIDATED: Partial<Record<FinalizeInput['outcome'], { code: string; message: string }>> = {
+  expired: { code: 'batch_expired', message: 'The completion window ended before the input file was validated.' },
+  cancelled: { code: 'batch_cancelled', message: 'The batch was cancelled before its input file was validated.' },
+};
+
 /** A stable line id for a synthesized error line, so a retried finalize writes identical bytes. */
 const syntheticId = (batchId: string, ordinal: string): string =>
   `batch_req_${createHash('sha256').update(`${batchId}:${ordinal}`).digest('base64url').slice(0, 24)}`;
 
-/** Builds the finalize activity: joins part files into the output and error files and writes the end status. */
+/**
+ * Builds the finalize activity: joins part files into the output and error files and writes the end status. It may
+ * run again after its work committed: a run that finds the end status written only finishes the clean-up.
+ */
 export function makeFinalize(deps: ActivityDeps) {
   return async function finalize({ batchId, outcome }: FinalizeInput): Promise<FinalizeResult> {
     const batch = await deps.batches.getById(batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
     const end = END[outcome];
-    if (batch.status === end.to) return summary(batch, 0);
+    const keys = batchKeys(batchId);
+    const cleanUp = async () => {
+      await deps.batches.clearChunkProgress(batchId);
+      await deps.blobs.delete(keys.dir);
+    };
+    // Already ended (this finalize ran before, or another actor ended the batch): only the clean-up may be left.
+    if (!UNFINISHED_STATUSES.includes(batch.status as BatchStatus)) {
+      await cleanUp();
+      return summary(batch, 0);
+    }
     const index = await loadChunkIndex(deps.blobs, batchId);
-    const owners = await deps.batches.chunkOwners(batchId);
+    // Every chunk is taken from its attempts before it is read: an attempt still running (its cancel pending, its
+    // heartbeat timed out) can commit nothing more, so what is read here is final.
+    const committed = await deps.batches.fenceChunks(batchId);
     const states = index
-      ? await Promise.all(index.chunks.map((_, i) => loadChunkState(deps.blobs, batchId, i, owners.get(i) ?? 0)))
+      ? await Promise.all(
+          index.chunks.map((_, i) => {
+            const c = committed.get(i);
+            return c ? committedState(deps.blobs, batchId, i, c) : emptyChunkState();
+          }),
+        )
       : [];
     const unfinished = { n: 0 };
-    const keys = batchKeys(batchId);
     // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
     const ctx = Context.current();
     const beat = () => ctx.heartbeat();
@@ -64,17 +95,22 @@ export function makeFinalize(deps: ActivityDeps) {
     const errorFileId = await writeResultFile(deps, batch, 'error', errorSource);
     const usage = emptyUsage();
     for (const s of states) addUsage(usage, s.usage);
-    const now = Math.floor(Date.now() / 1000);
+    // Requests of a chunk that failed for good ran into an error of their own: they count failed.
+    const chunkFailed = outcome === 'completed' ? unfinished.n : 0;
+    const notValidated = index ? undefined : NOT_VALIDATED[outcome];
     const applied = await deps.batches.transition(batchId, end.from, end.to, {
-      [end.at]: now,
+      [end.at]: nowSeconds(),
       output_file_id: outputFileId,
       error_file_id: errorFileId,
       completed: states.reduce((n, s) => n + s.completed, 0),
-      failed: states.reduce((n, s) => n + s.failed, 0),
+      failed: states.reduce((n, s) => n + s.failed, 0) + chunkFailed,
       usage: JSON.stringify(usage),
       // A batch cancelled while validating never entered in_progress, where these are set; its lines still count.
       ...(index ? { total: index.chunks.reduce((n, c) => n + c.count, 0) } : {}),
       ...(index?.model ? { model: index.model } : {}),
+      ...(notValidated
+        ? { errors: JSON.stringify({ object: 'list', data: [{ ...notValidated, param: null, line: null }] }) }
+        : {}),
     });
     const after = (await deps.batches.getById(batchId))!;
     if (!applied && after.status !== end.to) {
@@ -84,8 +120,7 @@ export function makeFinalize(deps: ActivityDeps) {
         nonRetryable: true,
       });
     }
-    await deps.batches.clearChunkProgress(batchId);
-    await deps.blobs.delete(keys.dir);
+    await cleanUp();
     log.info('finalized', {
       status: after.status,
       completed: after.completed,

@@ -1,5 +1,17 @@
 import { isUtf8 } from 'node:buffer';
 
+/** The longest `body.model` a line may name: it is stored, put in a search attribute and in metric labels. */
+export const MAX_MODEL_LENGTH = 256;
+/** The longest `custom_id` a line may have: it is copied into every result line and error message. */
+export const MAX_CUSTOM_ID_LENGTH = 512;
+/** How much of a line's value an error message quotes. */
+const QUOTE_LENGTH = 100;
+
+/** A value from a line as an error message quotes it: at most 100 characters, then `...`. */
+export function quote(value: string): string {
+  return value.length > QUOTE_LENGTH ? `${value.slice(0, QUOTE_LENGTH)}...` : value;
+}
+
 /** Endpoints whose request body must name a model. */
 export const MODEL_REQUIRED = new Set(['/v1/responses', '/v1/chat/completions', '/v1/embeddings', '/v1/completions']);
 
@@ -50,11 +62,15 @@ export function checkLine(
   if (typeof value.custom_id !== 'string' || value.custom_id === '') {
     return err('missing_required_parameter', 'custom_id', `Line ${line}: 'custom_id' must be a non-empty string.`);
   }
+  if (value.custom_id.length > MAX_CUSTOM_ID_LENGTH) {
+    const message = `Line ${line}: 'custom_id' has ${value.custom_id.length} characters; at most ${MAX_CUSTOM_ID_LENGTH} are allowed.`;
+    return err('custom_id_too_long', 'custom_id', message);
+  }
   if (typeof value.method !== 'string') {
     return err('missing_required_parameter', 'method', `Line ${line}: 'method' is required and must be a string.`);
   }
   if (value.method !== 'POST') {
-    return err('invalid_method', 'method', `Line ${line}: method '${value.method}' is not supported; use POST.`);
+    return err('invalid_method', 'method', `Line ${line}: method '${quote(value.method)}' is not supported; use POST.`);
   }
   if (typeof value.url !== 'string') {
     return err('missing_required_parameter', 'url', `Line ${line}: 'url' is required and must be a string.`);
@@ -63,7 +79,7 @@ export function checkLine(
     return err(
       'invalid_url',
       'url',
-      `Line ${line}: url '${value.url}' does not match the batch endpoint '${endpoint}'.`,
+      `Line ${line}: url '${quote(value.url)}' does not match the batch endpoint '${endpoint}'.`,
     );
   }
   if (!isObject(value.body)) {
@@ -74,6 +90,10 @@ export function checkLine(
   }
   if (MODEL_REQUIRED.has(endpoint) && typeof value.body.model !== 'string') {
     return err('invalid_request', 'body.model', `Line ${line}: 'body.model' is required for ${endpoint}.`);
+  }
+  if (typeof value.body.model === 'string' && value.body.model.length > MAX_MODEL_LENGTH) {
+    const message = `Line ${line}: 'body.model' has ${value.body.model.length} characters; at most ${MAX_MODEL_LENGTH} are allowed.`;
+    return err('model_too_long', 'body.model', message);
   }
   return { request: value as unknown as RequestLine };
 }

@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config/config';
 import { openStorage, type Storage } from '../src/storage/storage';
 import { activityDeps } from '../src/worker/batch-worker';
 import { UpstreamSimulator } from '../test/support/upstream-simulator';
-import { loadChunkState, partsOf } from './chunk-state';
+import { committedState, partsOf } from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
 import { makeProcessChunk } from './process-chunk';
 import type { ProcessChunkResult } from './types';
@@ -15,10 +15,10 @@ import type { ProcessChunkResult } from './types';
 const BATCH = 'batch_superseded';
 const LINES = 60;
 
-/** The chunk's output as finalize reads it: the current owner's state, then each part's valid prefix. */
-async function committedOutput(deps: ActivityDeps): Promise<string[]> {
-  const owner = (await deps.batches.chunkOwners(BATCH)).get(0) ?? 0;
-  const state = await loadChunkState(deps.blobs, BATCH, 0, owner);
+/** The chunk's output as finalize reads it (it fences the chunk first): each part's valid prefix. */
+async function committedOutput(deps: ActivityDeps): Promise<{ owner: number; ids: string[] }> {
+  const committed = (await deps.batches.fenceChunks(BATCH)).get(0)!;
+  const state = await committedState(deps.blobs, BATCH, 0, committed);
   let text = '';
   for (const part of partsOf(state)) {
     if (part.outBytes === 0) continue;
@@ -26,10 +26,11 @@ async function committedOutput(deps: ActivityDeps): Promise<string[]> {
       text += (b as Buffer).toString();
     }
   }
-  return text
+  const ids = text
     .split('\n')
     .filter(Boolean)
     .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
+  return { owner: committed.owner, ids };
 }
 
 describe('processChunk with an attempt Temporal gave up on still running', () => {
@@ -73,28 +74,38 @@ describe('processChunk with an attempt Temporal gave up on still running', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the newer attempt takes over; the older one is refused and nothing it wrote afterwards is read', async () => {
-    const processChunk = makeProcessChunk(deps);
-    const first = new MockActivityEnvironment({ attempt: 1 }).run(processChunk, { batchId: BATCH, chunk: 0 });
-    const firstOutcome = first.then(
+  /** Waits until the chunk's committed progress reaches `n`. */
+  async function committedAtLeast(n: number): Promise<void> {
+    const deadline = Date.now() + 20000;
+    while ((await storage.batches.chunkProgress(BATCH)).completed < n) {
+      if (Date.now() > deadline) throw new Error(`the chunk never committed ${n} results`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  const outcome = (p: Promise<ProcessChunkResult>) =>
+    p.then(
       () => 'completed',
       (err: Error) => err.message,
     );
-    // Let the first attempt commit some results, then start the second while the first keeps sending.
-    const deadline = Date.now() + 20000;
-    while ((await storage.batches.chunkProgress(BATCH)).completed < 10) {
-      if (Date.now() > deadline) throw new Error('the first attempt made no progress');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const second: ProcessChunkResult = await new MockActivityEnvironment({ attempt: 2 }).run(processChunk, {
-      batchId: BATCH,
-      chunk: 0,
-    });
 
-    expect(await firstOutcome).toMatch(/attempt 1 superseded/);
-    expect(second.completed).toBe(LINES);
-    const output = await committedOutput(deps);
-    expect(output.sort()).toEqual(Array.from({ length: LINES }, (_, i) => `c-${i}`).sort());
-    expect((await storage.batches.chunkOwners(BATCH)).get(0)).toBe(2);
+  it('each newer attempt takes over, even one whose attempt number restarted at 1 (a reset); nothing is lost or doubled', async () => {
+    const processChunk = makeProcessChunk(deps);
+    const run = (attempt: number): Promise<ProcessChunkResult> =>
+      new MockActivityEnvironment({ attempt }).run(processChunk, { batchId: BATCH, chunk: 0 });
+    // Attempt 1 commits some results; attempt 2 takes over while attempt 1 keeps sending (Temporal gave up on it)...
+    const first = outcome(run(1));
+    await committedAtLeast(10);
+    const second = outcome(run(2));
+    await committedAtLeast(25);
+    // ...and an operator resets the activity: Temporal's counter starts at 1 again while attempt 2 holds results.
+    const third: ProcessChunkResult = await run(1);
+
+    expect(await first).toMatch(/token 1 superseded/);
+    expect(await second).toMatch(/token 2 superseded/);
+    expect(third.completed).toBe(LINES);
+    const { owner, ids } = await committedOutput(deps);
+    expect(owner).toBe(3);
+    expect(ids.sort()).toEqual(Array.from({ length: LINES }, (_, i) => `c-${i}`).sort());
   });
 });

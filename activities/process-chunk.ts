@@ -2,12 +2,20 @@ import { Context, log } from '@temporalio/activity';
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
-import { ChunkWriter, claimChunk, loadChunkIndex, loadChunkState, type ChunkState } from './chunk-state';
+import {
+  ChunkWriter,
+  checkpointOf,
+  committedState,
+  emptyChunkState,
+  loadChunkIndex,
+  startAttempt,
+  type ChunkState,
+} from './chunk-state';
 import { batchKeys, type ActivityDeps, type ChunkSpec } from './deps';
-import type { RequestLine } from './input-line';
 import { isBlank, readLineBatches, stripBom } from './jsonl-lines';
 import { rawBody } from './raw-body';
-import { resultLine } from './result-line';
+import { errorLine, resultLine } from './result-line';
+import { quote, type RequestLine } from './input-line';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
 import { LimiterAbortError } from './concurrency-limiter';
 import { UpstreamAbortedError, type UpstreamClient, type UpstreamResult } from './upstream-client';
@@ -22,31 +30,30 @@ export function makeProcessChunk(deps: ActivityDeps) {
       throw ApplicationFailure.create({ type: 'ChunkNotFound', message: `${batchId}#${chunk}`, nonRetryable: true });
     }
     const keys = batchKeys(batchId);
-    // The current checkpoint is the one its owner (the last attempt to claim the chunk) wrote.
-    const owner = (await deps.batches.chunkOwners(batchId)).get(chunk) ?? 0;
-    const state = await loadChunkState(deps.blobs, batchId, chunk, owner);
-    // Claim the chunk before sending anything: an earlier attempt that Temporal gave up on (heartbeat timeout) may
-    // still be running; from now on its checkpoints are refused and it stops. Its own files are never read past
-    // the lengths frozen here.
-    const attempt = ctx.info.attempt;
-    claimChunk(state, attempt);
+    // Claim the chunk before sending anything: the claim takes a fencing token from the metadata store and stores this
+    // attempt's first checkpoint in one compare-and-set. An earlier attempt that may still be running (Temporal gave
+    // up on it, or an operator reset it) is refused from then on and stops; its own files are never read past the
+    // lengths frozen here.
+    let state = emptyChunkState();
+    const token = await deps.batches.claimChunk(batchId, chunk, async (previous, next) => {
+      state = await committedState(deps.blobs, batchId, chunk, previous);
+      startAttempt(state, next);
+      return checkpointOf(state);
+    });
     const stop = new AbortController();
     const superseded = () => {
       stop.abort();
-      return ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt ${attempt} superseded` });
+      return ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt with token ${token} superseded` });
     };
     const persist = async (s: ChunkState) => {
-      // The state file first, then the compare-and-set that makes it current.
-      await deps.blobs.writeBuffer(keys.state(chunk, attempt), JSON.stringify(s));
-      if (!(await deps.batches.saveChunkProgress(batchId, chunk, s, attempt))) throw superseded();
+      if (!(await deps.batches.saveChunkProgress(batchId, chunk, token, checkpointOf(s)))) throw superseded();
     };
-    await persist(state);
-    if (state.done.length > 0 || attempt > 1) {
-      log.info('chunk resumes from its checkpoint', { chunk, attempt, done: state.done.length, of: spec.count });
+    if (state.done.length > 0 || token > 1) {
+      log.info('chunk resumes from its checkpoint', { chunk, token, done: state.done.length, of: spec.count });
     }
     // This attempt's own part files, empty; the earlier attempts' stay as their last checkpoint left them.
-    const outFile = await deps.blobs.openAppend(keys.out(chunk, attempt), 0);
-    const errFile = await deps.blobs.openAppend(keys.err(chunk, attempt), 0);
+    const outFile = await deps.blobs.openAppend(keys.out(chunk, token), 0);
+    const errFile = await deps.blobs.openAppend(keys.err(chunk, token), 0);
     ctx.cancellationSignal.addEventListener('abort', () => stop.abort(), { once: true });
     const writer = new ChunkWriter(state, outFile, errFile, persist);
     // Heartbeat on every tick, whether or not the checkpoint succeeds: a store that is briefly locked must not
@@ -58,6 +65,11 @@ export function makeProcessChunk(deps: ActivityDeps) {
     try {
       await sendAll(deps, batchId, stop.signal, index.inputBlobKey, spec, new Set(state.done), writer);
       await writer.checkpoint();
+    } catch (err) {
+      // Whatever stopped the chunk, what it finished is committed before the error goes to Temporal (a retry resumes
+      // from here); a checkpoint that cannot be written either leaves the retry to resume from the one before.
+      await writer.checkpoint().catch(() => undefined);
+      throw err;
     } finally {
       clearInterval(ticker);
       await outFile.close();
@@ -105,10 +117,14 @@ async function sendAll(
         const model = typeof request.body.model === 'string' ? request.body.model : null;
         const upstream = deps.router.forModel(model);
         if (!upstream) {
-          // Validation refuses unroutable models, so only a routing file changed since then gets here.
-          const message = `no upstream for ${model}`;
-          requests.fail(ApplicationFailure.create({ type: 'NoRoute', message, nonRetryable: true }));
-          break reading;
+          // Validation refuses unroutable models, so only a routing file changed since then gets here: the request
+          // cannot run, and says so in its error line rather than stranding the chunk (and the batch) for good.
+          const message = `No upstream is configured for model '${quote(model ?? '')}' (the routing changed after validation).`;
+          writer.record(ordinal, {
+            text: errorLine(newBatchRequestId(), request.custom_id, 'model_not_found', message),
+            ok: false,
+          });
+          continue;
         }
         // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
         // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.

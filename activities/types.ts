@@ -34,9 +34,11 @@ export interface TransitionInput {
   /** Set with the move to in_progress. */
   total?: number;
   model?: string | null;
+  /** Recorded as the batch's only `errors` entry (a batch failed by a repair). */
+  error?: { code: string; message: string };
 }
 
-/** Whether the transition applied, and the status the batch has now. */
+/** Whether the batch now has the target status (set by this call or an earlier run of it), and its status. */
 export interface TransitionResult {
   applied: boolean;
   status: BatchStatusName;

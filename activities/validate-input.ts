@@ -1,13 +1,15 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchKeys, type ActivityDeps, type ChunkIndex, type ChunkSpec } from './deps';
-import { checkLine, embeddingInputs, parseLine, type LineError } from './input-line';
+import { checkLine, embeddingInputs, parseLine, quote, type LineError } from './input-line';
 import { isBlank, readLineBatches, stripBom } from './jsonl-lines';
 import type { BatchStatus } from '../src/storage/batch.store';
 import type { BatchRef, ValidateInputResult } from './types';
 
-/** At most this many errors are reported (contract.md). */
+/** At most this many errors are reported, ... */
 const MAX_REPORTED_ERRORS = 1000;
+/** ...and at most about this many bytes of them: `errors` is stored on the batch row and sent with every read. */
+const MAX_REPORTED_ERROR_BYTES = 100 * 1024;
 /** Validation's findings are recorded only while the batch is still being validated (or cancelled meanwhile). */
 const VALIDATING: BatchStatus[] = ['validating', 'cancelling'];
 /** OpenAI's cap on embedding inputs across a batch. */
@@ -17,6 +19,7 @@ const MAX_EMBEDDING_INPUTS = 50000;
 class Validation {
   readonly errors: LineError[] = [];
   errorCount = 0;
+  private errorBytes = 0;
   total = 0;
   model: string | null = null;
   embeddingInputs = 0;
@@ -33,7 +36,12 @@ class Validation {
 
   report(error: LineError): void {
     this.errorCount++;
-    if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push(error);
+    if (this.errors.length >= MAX_REPORTED_ERRORS) return;
+    // The entry's JSON: its message and code, plus about 50 bytes of keys, param and line.
+    const bytes = error.message.length + error.code.length + 50;
+    if (this.errorBytes + bytes > MAX_REPORTED_ERROR_BYTES) return;
+    this.errorBytes += bytes;
+    this.errors.push(error);
   }
 
   /** Checks one non-blank line and records it in the chunk index. */
@@ -59,7 +67,7 @@ class Validation {
         code: 'duplicate_custom_id',
         param: 'custom_id',
         line: lineNo,
-        message: `Line ${lineNo}: custom_id '${custom_id}' appears more than once; each must be unique.`,
+        message: `Line ${lineNo}: custom_id '${quote(custom_id)}' appears more than once; each must be unique.`,
       });
     }
     this.seen.add(custom_id);
@@ -70,7 +78,7 @@ class Validation {
         code: 'mismatched_model',
         param: 'body.model',
         line: lineNo,
-        message: `Line ${lineNo}: model '${model}' differs from '${this.model}'; a batch uses one model.`,
+        message: `Line ${lineNo}: model '${quote(model)}' differs from '${quote(this.model ?? '')}'; a batch uses one model.`,
       });
     }
     if (this.endpoint === '/v1/embeddings') this.countEmbeddings(body);
@@ -158,7 +166,7 @@ export function makeValidateInput(deps: ActivityDeps) {
     if (v.total > 0 && v.errorCount === 0 && !deps.router.forModel(v.model)) {
       v.report({
         code: 'model_not_found',
-        message: `No upstream is configured for model '${v.model}'.`,
+        message: `No upstream is configured for model '${quote(v.model ?? '')}'.`,
         param: 'body.model',
         line: null,
       });

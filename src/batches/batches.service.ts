@@ -12,8 +12,7 @@ import { startBatchWorkflow } from '../temporal/batch-workflow-start';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 import { LIVE_STATUSES, toBatchObject, type BatchObject } from './batch-object';
 import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+import { nowSeconds } from '../common/clock';
 
 /** Finished batches whose answers are kept in memory (the oldest go first). */
 const FINISHED_CACHE_SIZE = 10_000;

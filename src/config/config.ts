@@ -104,6 +104,21 @@ export const configSchema = z.object({
   WORKER_HEAP_GROWING_PERCENT: int(0, 1000).default(30),
   /** `start:worker` runs this many worker processes, splitting every upstream limit between them. */
   WORKER_PROCESSES: int(1, 256).default(1),
+  /**
+   * TEST ONLY, off by default: activity names (comma-separated) whose first attempt throws a retryable error after its
+   * work committed, as a lost completion would. Proves every activity gives the same outcome when run again.
+   */
+  FAULT_INJECT_AFTER_COMMIT: z
+    .string()
+    .optional()
+    .transform((raw) =>
+      raw
+        ? raw
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -18,6 +18,7 @@ import type { FileRow, NewFile } from '../storage/file.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { uploadFieldsSchema, type FileObject, type ListFilesQuery } from './files.schemas';
+import { nowSeconds } from '../common/clock';
 
 /** Default lifetime of an uploaded batch input file: 30 days. */
 const DEFAULT_INPUT_TTL_SECONDS = 30 * 24 * 3600;
@@ -51,8 +52,6 @@ export function cleanFilename(raw: string): string {
 
 /** Errors of the blob storage itself (not of the request): the service cannot store files right now. */
 const STORAGE_FAULTS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'EIO', 'EEXIST']);
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** Upload, list, read and delete files. Uploads stream to the blob store; a failed one leaves nothing. */
 @Injectable()
@@ -204,11 +203,15 @@ export class FilesService implements OnModuleInit {
     return { stream: this.storage.blobs.read(row.blob_key), bytes: Number(row.bytes), filename: row.filename };
   }
 
-  /** Deletes the row first (so the file vanishes at once), then its blob. */
+  /**
+   * Deletes the row first (so the file vanishes at once), then its blob. The input of a batch that has not ended is
+   * gone from the API at once too, but its blob stays until that batch has ended; maintenance removes it then.
+   */
   async delete(owner: string, id: string) {
     const row = await this.getRow(owner, id);
-    if (!(await this.storage.files.delete(owner, id))) throw new NotFoundError(`No such File object: ${id}`, 'id');
-    await this.storage.blobs.delete(row.blob_key);
+    const outcome = await this.storage.files.delete(owner, id, nowSeconds());
+    if (outcome === 'missing') throw new NotFoundError(`No such File object: ${id}`, 'id');
+    if (outcome === 'removed') await this.storage.blobs.delete(row.blob_key);
     return { id, object: 'file' as const, deleted: true as const };
   }
 }

@@ -66,6 +66,19 @@ export interface Progress {
   usage: Usage;
 }
 
+/** A chunk's checkpoint as the store keeps it: its counts (summed for live request_counts) and its whole state. */
+export interface Checkpoint extends Progress {
+  /** The chunk's state as JSON, read back by the next claim and by finalize. */
+  state: string;
+}
+
+const checkpointColumns = (c: Checkpoint) => ({
+  completed: c.completed,
+  failed: c.failed,
+  usage: JSON.stringify(c.usage),
+  state: c.state,
+});
+
 /** Zero usage. */
 export const emptyUsage = (): Usage => ({
   input_tokens: 0,
@@ -174,40 +187,92 @@ export class BatchStore {
   }
 
   /**
-   * Records a chunk's progress at a checkpoint of `attempt` (absolute values, so a retried chunk cannot double
-   * count). Compare-and-set: only the attempt that owns the chunk, or a newer one, may write; false when a newer
-   * attempt owns it.
+   * Claims a chunk for a new attempt: bumps its fencing token and stores the attempt's first checkpoint in one
+   * compare-and-set. `start` gets what the previous owner committed (its token, 0 for none, and its checkpoint, null
+   * for none or one written before checkpoints were kept here) and returns the new attempt's checkpoint. From then on
+   * only the new token may checkpoint, so an earlier attempt still running (Temporal gave up on it, or an operator
+   * reset it) is shut out. Tokens never repeat, whatever Temporal's attempt counter says.
    */
-  async saveChunkProgress(batchId: string, chunk: number, progress: Progress, attempt = 0): Promise<boolean> {
-    const row = {
-      completed: progress.completed,
-      failed: progress.failed,
-      usage: JSON.stringify(progress.usage),
-      attempt,
-    };
-    const result = await this.db
-      .insertInto('chunk_progress')
-      .values({ batch_id: batchId, chunk, ...row })
-      .onConflict((oc) =>
-        oc.columns(['batch_id', 'chunk']).doUpdateSet(row).where('chunk_progress.attempt', '<=', attempt),
-      )
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  async claimChunk(
+    batchId: string,
+    chunk: number,
+    start: (previous: { owner: number; state: string | null }, token: number) => Promise<Checkpoint>,
+  ): Promise<number> {
+    for (;;) {
+      const row = await this.db
+        .selectFrom('chunk_progress')
+        .select(['attempt', 'state'])
+        .where('batch_id', '=', batchId)
+        .where('chunk', '=', chunk)
+        .executeTakeFirst();
+      const owner = row ? Number(row.attempt) : 0;
+      const token = owner + 1;
+      const first = checkpointColumns(await start({ owner, state: row?.state ?? null }, token));
+      const claimed = row
+        ? await this.db
+            .updateTable('chunk_progress')
+            .set({ attempt: token, ...first })
+            .where('batch_id', '=', batchId)
+            .where('chunk', '=', chunk)
+            .where('attempt', '=', owner)
+            .executeTakeFirst()
+            .then((r) => Number(r.numUpdatedRows))
+        : await this.db
+            .insertInto('chunk_progress')
+            .values({ batch_id: batchId, chunk, attempt: token, ...first })
+            .onConflict((oc) => oc.columns(['batch_id', 'chunk']).doNothing())
+            .executeTakeFirst()
+            .then((r) => Number(r.numInsertedOrUpdatedRows ?? 0));
+      // Another attempt claimed it between the read and the write: look again.
+      if (claimed > 0) return token;
+    }
   }
 
-  /** The attempt that owns each chunk with a checkpoint (chunks without one are absent). */
-  async chunkOwners(batchId: string): Promise<Map<number, number>> {
-    const rows = await this.db
-      .selectFrom('chunk_progress')
-      .select(['chunk', 'attempt'])
+  /**
+   * Records a chunk's checkpoint (absolute values, so a retried chunk cannot double count) if `token` still owns the
+   * chunk; false when a later claim (or finalize) took it, or the batch's chunk rows are gone.
+   */
+  async saveChunkProgress(batchId: string, chunk: number, token: number, checkpoint: Checkpoint): Promise<boolean> {
+    const result = await this.db
+      .updateTable('chunk_progress')
+      .set(checkpointColumns(checkpoint))
+      .where('batch_id', '=', batchId)
+      .where('chunk', '=', chunk)
+      .where('attempt', '=', token)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Takes every chunk of a batch away from its attempts (finalize does this before it reads them: an attempt still
+   * running cannot checkpoint afterwards) and returns what each committed, with the token that committed it.
+   */
+  async fenceChunks(batchId: string): Promise<Map<number, { owner: number; state: string | null }>> {
+    await this.db
+      .updateTable('chunk_progress')
+      .set((eb) => ({ attempt: eb('attempt', '+', 1) }))
       .where('batch_id', '=', batchId)
       .execute();
-    return new Map(rows.map((r) => [Number(r.chunk), Number(r.attempt)]));
+    const rows = await this.db
+      .selectFrom('chunk_progress')
+      .select(['chunk', 'attempt', 'state'])
+      .where('batch_id', '=', batchId)
+      .execute();
+    return new Map(rows.map((r) => [Number(r.chunk), { owner: Number(r.attempt) - 1, state: r.state }]));
   }
 
-  /** Progress summed over a batch's chunks. */
+  /** Progress summed over a batch's chunks (zero once finalize has cleared them). */
   async chunkProgress(batchId: string): Promise<Progress> {
+    return (await this.liveProgress(batchId)) ?? { completed: 0, failed: 0, usage: emptyUsage() };
+  }
+
+  /**
+   * Progress summed over a batch's chunks, or undefined when it has no chunk rows: none has started yet, or finalize
+   * has already moved the final counts onto the batch row and cleared them (in one statement).
+   */
+  async liveProgress(batchId: string): Promise<Progress | undefined> {
     const rows = await this.progressRows(batchId);
+    if (rows.length === 0) return undefined;
     const total: Progress = { completed: 0, failed: 0, usage: emptyUsage() };
     for (const row of rows) {
       total.completed += row.completed;

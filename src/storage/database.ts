@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
 import { chunkAttemptMigration } from './migrations/002-chunk-attempt';
 import { retentionIndexesMigration } from './migrations/003-retention-indexes';
+import { fencingAndHeldFilesMigration } from './migrations/004-fencing-and-held-files';
 import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
@@ -24,6 +25,7 @@ function migrations(dialect: SqlDialect): MigrationProvider {
     '001-initial': initialMigration(dialect),
     '002-chunk-attempt': chunkAttemptMigration,
     '003-retention-indexes': retentionIndexesMigration,
+    '004-fencing-and-held-files': fencingAndHeldFilesMigration,
   };
   return { getMigrations: async () => all };
 }

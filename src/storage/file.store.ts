@@ -6,7 +6,7 @@ import type { Database, FileTable } from './schema';
 /** A stored file's metadata. */
 export type FileRow = Selectable<FileTable>;
 /** What is inserted for a new file. */
-export type NewFile = Omit<FileRow, 'seq'>;
+export type NewFile = Omit<FileRow, 'seq' | 'deleted_at'>;
 
 /** List options, already validated. */
 export interface ListFilesQuery {
@@ -41,19 +41,23 @@ export class FileStore {
     await q.execute();
   }
 
-  /** The owner's file, or undefined. */
+  /** The owner's file, or undefined (also for a deleted file an unfinished batch still reads). */
   async get(owner: string, id: string): Promise<FileRow | undefined> {
-    return (await this.lookups.byOwnerAndId(owner, id))[0];
+    const row = (await this.lookups.byOwnerAndId(owner, id))[0];
+    return row && row.deleted_at === null ? row : undefined;
   }
 
-  /** Any owner's file by id (worker side, where the batch row already proved ownership). */
+  /**
+   * Any owner's file by id (worker side, where the batch row already proved ownership), including one deleted while
+   * an unfinished batch reads it.
+   */
   async getById(id: string): Promise<FileRow | undefined> {
     return (await this.lookups.byId(id))[0];
   }
 
   /** A page of the owner's files plus whether more follow. `after` names the last id of the previous page. */
   async list(owner: string, query: ListFilesQuery): Promise<{ rows: FileRow[]; hasMore: boolean }> {
-    let q = this.db.selectFrom('files').selectAll().where('owner', '=', owner);
+    let q = this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('deleted_at', 'is', null);
     if (query.purpose) q = q.where('purpose', '=', query.purpose);
     if (query.after) {
       const cursor = await this.get(owner, query.after);
@@ -67,18 +71,40 @@ export class FileStore {
     return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
   }
 
-  /** Deletes the owner's file row; true when a row was removed. */
-  async delete(owner: string, id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('files').where('owner', '=', owner).where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+  /**
+   * Deletes the owner's file. `removed`: the row is gone and the caller removes the blob. `held`: an unfinished batch
+   * reads it, so it is only marked deleted (gone from every owner-facing read at once) and maintenance removes it once
+   * that batch has ended. `missing`: no such file. Each is one statement, so a batch that starts reading the file
+   * meanwhile either sees it held or never finds it.
+   */
+  async delete(owner: string, id: string, now: number): Promise<'removed' | 'held' | 'missing'> {
+    const removed = await this.db
+      .deleteFrom('files')
+      .where('owner', '=', owner)
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .where((eb) => eb.not(inUseByBatch(eb)))
+      .executeTakeFirst();
+    if (Number(removed.numDeletedRows) > 0) return 'removed';
+    const held = await this.db
+      .updateTable('files')
+      .set({ deleted_at: now })
+      .where('owner', '=', owner)
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    return Number(held.numUpdatedRows) > 0 ? 'held' : 'missing';
   }
 
-  /** Files expired by `expiredBy` (Unix seconds) that no unfinished batch reads, in creation order after `afterSeq`. */
+  /**
+   * Files expired by `expiredBy` (Unix seconds), or deleted while in use, that no unfinished batch reads, in creation
+   * order after `afterSeq`.
+   */
   async listExpired(expiredBy: number, afterSeq: number, limit: number): Promise<FileRow[]> {
     return this.db
       .selectFrom('files')
       .selectAll()
-      .where('expires_at', '<=', expiredBy)
+      .where((eb) => eb.or([eb('expires_at', '<=', expiredBy), eb('deleted_at', 'is not', null)]))
       .where('seq', '>', afterSeq)
       .where((eb) => eb.not(inUseByBatch(eb)))
       .orderBy('seq')
@@ -87,14 +113,14 @@ export class FileStore {
   }
 
   /**
-   * Deletes a file row if it is still expired by `expiredBy` and no unfinished batch reads it, in one statement, so a
+   * Deletes a file row if it is still expired by `expiredBy` (or deleted while in use) and no unfinished batch reads it, in one statement, so a
    * batch created from the file after it was listed keeps it. True when the row was removed.
    */
   async deleteExpired(id: string, expiredBy: number): Promise<boolean> {
     const result = await this.db
       .deleteFrom('files')
       .where('id', '=', id)
-      .where('expires_at', '<=', expiredBy)
+      .where((eb) => eb.or([eb('expires_at', '<=', expiredBy), eb('deleted_at', 'is not', null)]))
       .where((eb) => eb.not(inUseByBatch(eb)))
       .executeTakeFirst();
     return Number(result.numDeletedRows) > 0;

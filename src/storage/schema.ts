@@ -11,6 +11,8 @@ export interface FileTable {
   created_at: number;
   expires_at: number | null;
   blob_key: string;
+  /** Set when deleted while an unfinished batch still read it: hidden from the API, removed by maintenance. */
+  deleted_at: number | null;
 }
 
 /** A row of `batches`; JSON columns are stored as text. */
@@ -52,8 +54,10 @@ export interface ChunkProgressTable {
   completed: number;
   failed: number;
   usage: string;
-  /** The activity attempt that owns the chunk's checkpoints. */
+  /** The fencing token of the chunk attempt that owns it: bumped by each claim, required by each checkpoint. */
   attempt: Generated<number>;
+  /** The owner's last checkpoint (ChunkState as JSON); null before its first, and for rows written before 004. */
+  state: string | null;
 }
 
 /** The database as Kysely sees it. */

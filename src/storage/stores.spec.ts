@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase } from '../../test/support/test-database';
-import { emptyUsage, newValidatingBatch, type Progress } from './batch.store';
+import { emptyUsage, newValidatingBatch, type Checkpoint, type Progress } from './batch.store';
 import type { NewFile } from './file.store';
 import { openStorage, type Storage } from './storage';
 
@@ -34,6 +34,11 @@ const progress = (completed: number, failed: number, tokens: number): Progress =
   usage.total_tokens = tokens;
   return { completed, failed, usage };
 };
+/** A chunk checkpoint with these counts and a state text. */
+const checkpoint = (completed: number, failed: number, tokens: number, state = `s${completed}`): Checkpoint => ({
+  ...progress(completed, failed, tokens),
+  state,
+});
 
 /**
  * A unique-constraint failure, as both engines word it. Not `toThrow()`: better-sqlite3's native part keeps the error
@@ -78,9 +83,28 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
 
     expect(await files.get('p', 'f1')).toBeUndefined();
     expect((await files.getById('other'))?.owner).toBe('p');
-    expect(await files.delete('p', 'f1')).toBe(false);
-    expect(await files.delete('o', 'f1')).toBe(true);
+    expect(await files.delete('p', 'f1', 100)).toBe('missing');
+    expect(await files.delete('o', 'f1', 100)).toBe('removed');
     expect(await files.get('o', 'f1')).toBeUndefined();
+  });
+
+  it('holds a deleted file that an unfinished batch reads until that batch ends', async () => {
+    const { files, batches } = storage;
+    await files.insert(file('f1'));
+    await batches.insert({ ...batch('b1'), input_file_id: 'f1', status: 'in_progress' });
+    expect(await files.delete('o', 'f1', 100)).toBe('held');
+    // Gone for its owner at once; still there for the worker that reads it.
+    expect(await files.get('o', 'f1')).toBeUndefined();
+    expect((await files.list('o', { limit: 10, order: 'asc' })).rows).toEqual([]);
+    expect((await files.getById('f1'))?.deleted_at).not.toBeNull();
+    expect(await files.delete('o', 'f1', 101)).toBe('missing');
+    // Not removable while the batch runs; removable once it has ended, expired or not.
+    expect(await files.listExpired(0, 0, 10)).toEqual([]);
+    expect(await files.deleteExpired('f1', 0)).toBe(false);
+    expect(await batches.transition('b1', ['in_progress'], 'cancelled')).toBe(true);
+    expect((await files.listExpired(0, 0, 10)).map((f) => f.id)).toEqual(['f1']);
+    expect(await files.deleteExpired('f1', 0)).toBe(true);
+    expect(await files.getById('f1')).toBeUndefined();
   });
 
   it('lists expired files that no unfinished batch reads, and deletes one only while it stays so', async () => {
@@ -204,7 +228,7 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     await files.insert(file('f1'));
     await batches.insert(batch('b1'));
     expect(await files.get('o', '\u0000\u0001')).toBeUndefined();
-    expect(await files.delete('o', 'f1\u0000')).toBe(false);
+    expect(await files.delete('o', 'f1\u0000', 100)).toBe('missing');
     expect(await files.list('o', { limit: 10, order: 'asc', after: '\u0000' })).toEqual({ rows: [], hasMore: false });
     expect(await batches.get('o', 'b1\u0000')).toBeUndefined();
     expect(await batches.getByIdempotencyKey('o', '\u0000')).toBeUndefined();
@@ -213,32 +237,54 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     expect((await batches.getById('b1'))?.model).toBe(engine === 'postgres' ? 'm\uFFFDx' : 'm\u0000x');
   });
 
-  it('upserts chunk progress with absolute values and sums it over chunks', async () => {
+  /** Claims a chunk as processChunk does, starting from nothing; returns the token and what the claim saw. */
+  async function claim(batchId: string, chunk: number) {
+    const seen: { owner: number; state: string | null }[] = [];
+    const token = await storage.batches.claimChunk(batchId, chunk, async (previous, next) => {
+      seen.push(previous);
+      return checkpoint(0, 0, 0, `claimed by ${next}`);
+    });
+    return { token, seen: seen[seen.length - 1] };
+  }
+
+  it('keeps chunk checkpoints with absolute values and sums them over chunks', async () => {
     const { batches } = storage;
-    await batches.saveChunkProgress('b1', 0, progress(1, 0, 10));
-    await batches.saveChunkProgress('b1', 0, progress(2, 1, 30)); // a later checkpoint of the same chunk replaces it
-    await batches.saveChunkProgress('b1', 1, progress(5, 0, 50));
-    await batches.saveChunkProgress('b2', 0, progress(9, 9, 99));
+    const [a, b, c] = [await claim('b1', 0), await claim('b1', 1), await claim('b2', 0)];
+    expect(await batches.liveProgress('b3')).toBeUndefined();
+    await batches.saveChunkProgress('b1', 0, a.token, checkpoint(1, 0, 10));
+    await batches.saveChunkProgress('b1', 0, a.token, checkpoint(2, 1, 30)); // a later checkpoint replaces it
+    await batches.saveChunkProgress('b1', 1, b.token, checkpoint(5, 0, 50));
+    await batches.saveChunkProgress('b2', 0, c.token, checkpoint(9, 9, 99));
     const total = await batches.chunkProgress('b1');
     expect([total.completed, total.failed, total.usage.total_tokens]).toEqual([7, 1, 80]);
     await batches.clearChunkProgress('b1');
     expect((await batches.chunkProgress('b1')).completed).toBe(0);
+    expect(await batches.liveProgress('b1')).toBeUndefined();
     expect((await batches.chunkProgress('b2')).completed).toBe(9);
   });
 
-  it('accepts a chunk checkpoint only from the attempt that owns the chunk or a newer one', async () => {
+  it('fences chunk attempts by store tokens: a claim shuts the previous owner out, whatever its attempt number', async () => {
     const { batches } = storage;
-    expect(await batches.saveChunkProgress('b1', 0, progress(1, 0, 10), 1)).toBe(true);
-    expect(await batches.saveChunkProgress('b1', 0, progress(2, 0, 20), 1)).toBe(true);
-    expect(await batches.saveChunkProgress('b1', 0, progress(2, 0, 20), 3)).toBe(true); // attempt 3 claims it
-    expect(await batches.saveChunkProgress('b1', 0, progress(9, 9, 90), 2)).toBe(false); // a stale attempt is refused
-    expect(await batches.saveChunkProgress('b1', 1, progress(1, 0, 5), 2)).toBe(true);
-    expect(await batches.chunkOwners('b1')).toEqual(
-      new Map([
-        [0, 3],
-        [1, 2],
-      ]),
-    );
-    expect((await batches.chunkProgress('b1')).completed).toBe(3);
+    const first = await claim('b1', 0);
+    expect(first).toEqual({ token: 1, seen: { owner: 0, state: null } });
+    expect(await batches.saveChunkProgress('b1', 0, first.token, checkpoint(4, 0, 40, 'four done'))).toBe(true);
+    // The next claim starts from what the owner committed, and takes a token never used before.
+    const second = await claim('b1', 0);
+    expect(second).toEqual({ token: 2, seen: { owner: 1, state: 'four done' } });
+    expect(await batches.saveChunkProgress('b1', 0, first.token, checkpoint(9, 9, 90))).toBe(false);
+    expect(await batches.saveChunkProgress('b1', 0, second.token, checkpoint(6, 0, 60, 'six done'))).toBe(true);
+    // Claims racing each other each get their own token.
+    const tokens = await Promise.all(Array.from({ length: 5 }, () => claim('b1', 0).then((c) => c.token)));
+    expect(new Set(tokens).size).toBe(5);
+    expect(Math.min(...tokens)).toBe(3);
+    // Finalize fences every chunk and reads what its owner committed; no attempt can checkpoint afterwards.
+    const latest = Math.max(...tokens);
+    expect(await batches.saveChunkProgress('b1', 0, latest, checkpoint(7, 0, 70, 'seven done'))).toBe(true);
+    expect(await batches.fenceChunks('b1')).toEqual(new Map([[0, { owner: latest, state: 'seven done' }]]));
+    expect(await batches.saveChunkProgress('b1', 0, latest, checkpoint(8, 0, 80))).toBe(false);
+    // Once cleared, a late checkpoint does not bring the row back.
+    await batches.clearChunkProgress('b1');
+    expect(await batches.saveChunkProgress('b1', 0, latest + 1, checkpoint(8, 0, 80))).toBe(false);
+    expect(await batches.liveProgress('b1')).toBeUndefined();
   });
 });

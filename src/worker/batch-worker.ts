@@ -2,6 +2,7 @@ import { IllegalStateError } from '@temporalio/common';
 import { setFlagsFromString } from 'node:v8';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { injectFaultsAfterCommit } from '../../activities/fault-injection';
 import type { ActivityDeps } from '../../activities/deps';
 import type { UpstreamClient } from '../../activities/upstream-client';
 import { UpstreamRouter } from '../../activities/upstream-router';
@@ -132,12 +133,18 @@ export async function startBatchWorker(
   registerUpstreamGauges(deps.router);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const maintenance = await setUpMaintenance(config, storage, connection);
+  if (config.FAULT_INJECT_AFTER_COMMIT.length > 0) {
+    console.warn(`FAULT_INJECT_AFTER_COMMIT is set (test only): ${config.FAULT_INJECT_AFTER_COMMIT.join(', ')}`);
+  }
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     ...source,
-    activities: { ...createActivities(deps), ...maintenance },
+    activities: injectFaultsAfterCommit(
+      { ...createActivities(deps), ...maintenance },
+      config.FAULT_INJECT_AFTER_COMMIT,
+    ),
     // Heartbeats carry cancellation back to a chunk; sending them at least every second keeps cancel prompt.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',

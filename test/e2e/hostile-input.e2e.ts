@@ -384,6 +384,60 @@ describe('hostile input corpus', () => {
     expect(done.errors!.data).toEqual([expect.objectContaining({ code: 'too_many_requests', line: null })]);
   });
 
+  it('content: a 5,000-character model fails validation with model_too_long instead of staying validating', async () => {
+    const id = await uploadLines(client, [chatLine('a', {}, 'm'.repeat(5000)), chatLine('b', {}, 'm'.repeat(5000))]);
+    const created = await client.batches.create({
+      input_file_id: id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, created.id, ['failed', 'completed', 'in_progress'], 30000);
+    expect(done.status).toBe('failed');
+    expect(done.errors!.data![0]).toMatchObject({ code: 'model_too_long', param: 'body.model', line: 1 });
+    expect(done.errors!.data![0].message!.length).toBeLessThan(300);
+  });
+
+  it('content: a custom_id over 512 characters fails validation with custom_id_too_long', async () => {
+    const id = await uploadLines(client, [chatLine('ok'), chatLine('c'.repeat(513))]);
+    const created = await client.batches.create({
+      input_file_id: id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, created.id, ['failed', 'completed'], 30000);
+    expect(done.status).toBe('failed');
+    expect(done.errors!.data).toEqual([
+      expect.objectContaining({ code: 'custom_id_too_long', param: 'custom_id', line: 2 }),
+    ]);
+    expect(done.errors!.data![0].message!.length).toBeLessThan(300);
+  });
+
+  it('content: 1,000 bad lines quoting 5 KB values keep errors and the Batch object small', async () => {
+    const huge = 'X'.repeat(5000);
+    const lines = Array.from({ length: 1000 }, (_, i) => ({ ...chatLine(`q${i}`), method: huge, url: huge }));
+    const id = await uploadLines(client, lines);
+    const created = await client.batches.create({
+      input_file_id: id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await waitForStatus(client, created.id, ['failed', 'completed'], 60000);
+    expect(done.status).toBe('failed');
+    const raw = await fetch(`${stack.baseURL}/batches/${created.id}`, {
+      headers: { authorization: 'Bearer test-key' },
+    });
+    const text = await raw.text();
+    expect(text.length).toBeLessThan(150_000);
+    const errors = done.errors!.data!;
+    expect(errors.length).toBeGreaterThan(100);
+    expect(errors.length).toBeLessThanOrEqual(1000);
+    for (const e of errors) {
+      expect(e.code).toBe('invalid_method');
+      expect(e.message!.length).toBeLessThan(300);
+      expect(e.message).toContain('...');
+    }
+  });
+
   it('content: more than 1,000 bad lines report the first 1,000', async () => {
     const id = await uploadLines(
       client,

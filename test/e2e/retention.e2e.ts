@@ -5,26 +5,15 @@ import { newBatchId } from '../../src/common/ids';
 import { newValidatingBatch, type NewBatch } from '../../src/storage/batch.store';
 import { startBatchWorkflow } from '../../src/temporal/batch-workflow-start';
 import { ensureMaintenanceSchedule, maintenanceScheduleId } from '../../src/temporal/maintenance-schedule';
-import type { MaintenanceResult } from '../../workflows';
 import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
 import { expectConsistentEnd } from '../support/expectations';
 import { startStack, type Stack } from '../support/stack';
+import { metricValue, runMaintenance as runMaintenanceNow } from '../support/maintenance';
 import { listFileBlobs } from '../support/test-blobs';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
 const GRACE_SECONDS = 30;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-/** Polls `read` until `done` holds for its value; throws with the last value after `timeoutMs`. */
-async function pollUntil<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached in time; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('the maintenance schedule', () => {
   let sim: UpstreamSimulator;
@@ -53,17 +42,7 @@ describe('the maintenance schedule', () => {
 
   const schedule = () => temporal.schedule.getHandle(maintenanceScheduleId(stack.config.TEMPORAL_TASK_QUEUE));
 
-  /** Triggers the schedule now and waits for that run's result. */
-  async function runMaintenance(): Promise<MaintenanceResult> {
-    const taken = (await schedule().describe()).info.numActionsTaken;
-    await schedule().trigger();
-    const { info } = await pollUntil(
-      () => schedule().describe(),
-      (d) => d.info.numActionsTaken > taken,
-    );
-    const latest = info.recentActions.reduce((a, b) => (b.takenAt > a.takenAt ? b : a));
-    return temporal.workflow.getHandle(latest.action.workflow.workflowId).result();
-  }
+  const runMaintenance = () => runMaintenanceNow(temporal, stack.config.TEMPORAL_TASK_QUEUE);
 
   /** Uploads a small batch input file that expires after an hour (the shortest the API accepts). */
   async function upload(name: string): Promise<string> {
@@ -99,11 +78,7 @@ describe('the maintenance schedule', () => {
     return row;
   }
 
-  const metric = async (name: string): Promise<number> => {
-    const text = await (await fetch(new URL('/metrics', stack.baseURL))).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    return Number(line?.split(' ')[1] ?? NaN);
-  };
+  const metric = (name: string) => metricValue(stack.baseURL, name);
 
   it('is created by the worker: every RETENTION_INTERVAL_SECONDS, never overlapping, on the worker task queue', async () => {
     const description = await schedule().describe();

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
+import { expectConsistentEnd } from '../support/expectations';
 import { startStack, type Stack } from '../support/stack';
 import { UpstreamSimulator } from '../support/upstream-simulator';
 
@@ -9,29 +10,29 @@ describe('upstream routing, limits and fairness', () => {
   let simA: UpstreamSimulator;
   let simB: UpstreamSimulator;
   let stack: Stack;
+  let file: string;
+  let routes: string;
 
   beforeAll(async () => {
     simA = await UpstreamSimulator.start({ latencyMs: 60 });
     simB = await UpstreamSimulator.start();
-    const file = join(tmpdir(), `upstreams-${Date.now()}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'upstreams:',
-        `  - name: alpha`,
-        `    base_url: ${simA.baseUrl}`,
-        `    api_key_env: ROUTING_TEST_ALPHA_KEY`,
-        `    max_concurrency: 3`,
-        `  - name: beta`,
-        `    base_url: ${simB.baseUrl}`,
-        `    max_concurrency: 4`,
-        'routes:',
-        '  - model: gpt-alpha',
-        '    upstream: alpha',
-        '  - model: "llama-*"',
-        '    upstream: beta',
-      ].join('\n'),
-    );
+    file = join(tmpdir(), `upstreams-${Date.now()}.yaml`);
+    routes = [
+      'upstreams:',
+      `  - name: alpha`,
+      `    base_url: ${simA.baseUrl}`,
+      `    api_key_env: ROUTING_TEST_ALPHA_KEY`,
+      `    max_concurrency: 3`,
+      `  - name: beta`,
+      `    base_url: ${simB.baseUrl}`,
+      `    max_concurrency: 4`,
+      'routes:',
+      '  - model: gpt-alpha',
+      '    upstream: alpha',
+      '  - model: "llama-*"',
+      '    upstream: beta',
+    ].join('\n');
+    writeFileSync(file, routes);
     process.env.ROUTING_TEST_ALPHA_KEY = 'alpha-secret';
     stack = await startStack({ UPSTREAMS_FILE: file, CHUNK_SIZE: '20', CHECKPOINT_INTERVAL_MS: '100' });
   });
@@ -94,5 +95,30 @@ describe('upstream routing, limits and fairness', () => {
     expect(bigNow.request_counts!.completed).toBeLessThan(150);
     expect(smallDone.request_counts).toEqual({ total: 6, completed: 6, failed: 0 });
     await waitForStatus(client, big, ['completed'], 60000);
+  });
+  it('a chunk that cannot run (its route gone since validation) fails its lines, counted, and never strands the rest', async () => {
+    const client = stack.client();
+    const id = await run('gpt-alpha', 300, 'gone');
+    await waitForStatus(client, id, ['in_progress']);
+    // An operator removes the route and restarts the worker while the batch runs.
+    await stack.stopWorker();
+    writeFileSync(file, routes.replace('  - model: gpt-alpha\n    upstream: alpha\n', ''));
+    try {
+      await stack.startWorker();
+      const done = await waitForStatus(client, id, ['completed', 'failed', 'expired', 'cancelled'], 60000);
+      expect(done.status).toBe('completed');
+      const ids = Array.from({ length: 300 }, (_, i) => `gone-${i}`);
+      const { errors } = await expectConsistentEnd(client, done, ids);
+      expect(errors.length).toBeGreaterThan(0);
+      for (const e of errors) {
+        expect(e).toMatchObject({ response: null, error: { code: 'model_not_found' } });
+        expect(e.error!.message).toContain('gpt-alpha');
+      }
+      expect(done.request_counts!.failed).toBe(errors.length);
+    } finally {
+      await stack.stopWorker();
+      writeFileSync(file, routes);
+      await stack.startWorker();
+    }
   });
 });
