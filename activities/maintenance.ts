@@ -2,6 +2,7 @@ import type { BatchRow, BatchStore } from '../src/storage/batch.store';
 import type { BlobStore } from '../src/storage/blob.store';
 import type { FileStore } from '../src/storage/file.store';
 import { makeDeleteExpiredFiles } from './delete-expired-files';
+import { makeRepairStrandedBatches } from './repair-stranded-batches';
 import { makeRestartOrphanedBatches } from './restart-orphaned-batches';
 
 /** The narrow dependencies of the maintenance activities; the worker builds them once. */
@@ -11,6 +12,12 @@ export interface MaintenanceDeps {
   blobs: BlobStore;
   /** Starts a batch's workflow exactly as the API does; false when it already exists. */
   startBatch(row: BatchRow): Promise<boolean>;
+  /** The batch workflow's state: running, missing (never started, or its history is gone), or how it closed. */
+  workflowStatus(batchId: string): Promise<'running' | 'missing' | string>;
+  /** Starts the repair workflow under the batch's id; false when a workflow with that id is running. */
+  startRepair(row: BatchRow, reason: string): Promise<boolean>;
+  /** Sends the batch's workflow the cancel signal. */
+  signalCancel(batchId: string): Promise<void>;
   /** Rows read per query while paging (bounded, so one run never loads a whole table). */
   pageSize: number;
 }
@@ -36,11 +43,26 @@ export interface RestartOrphanedBatchesResult {
   restarted: number;
 }
 
+/** Looks at batches that have not ended, created at or before `now` (Unix seconds). */
+export interface RepairStrandedBatchesInput {
+  now: number;
+  /** A batch cancelling this long is signalled again (ORPHANED_BATCH_GRACE_SECONDS). */
+  graceSeconds: number;
+}
+
+/** How many batches were looked at, repaired (their workflow had closed) and signalled again. */
+export interface RepairStrandedBatchesResult {
+  checked: number;
+  repaired: number;
+  resignalled: number;
+}
+
 /** The maintenance activities over injected dependencies; the worker registers them beside the batch activities. */
 export function createMaintenanceActivities(deps: MaintenanceDeps) {
   return {
     deleteExpiredFiles: makeDeleteExpiredFiles(deps),
     restartOrphanedBatches: makeRestartOrphanedBatches(deps),
+    repairStrandedBatches: makeRepairStrandedBatches(deps),
   };
 }
 

@@ -58,8 +58,13 @@ export function makeProcessChunk(deps: ActivityDeps) {
     const writer = new ChunkWriter(state, outFile, errFile, persist);
     // Heartbeat on every tick, whether or not the checkpoint succeeds: a store that is briefly locked must not
     // make Temporal think the worker died and start a second attempt of this chunk.
+    // The heartbeat says, in the Web UI's pending activities, how far the chunk is and what it waits on.
+    const upstream = deps.router.forModel(index.model ?? null);
+    const progressText = () =>
+      `chunk ${chunk + 1} of ${index.chunks.length}: ${writer.committed.done.length} of ${spec.count} done` +
+      (upstream ? `; upstream ${upstream.name}: ${upstream.describeState()}` : '');
     const ticker = setInterval(() => {
-      ctx.heartbeat({ done: writer.committed.done.length });
+      ctx.heartbeat(progressText());
       writer.checkpoint().catch(() => undefined); // retried at the next tick; the final one surfaces it
     }, deps.settings.checkpointIntervalMs);
     try {

@@ -98,6 +98,19 @@ function retryReason(status: number): string | undefined {
   return status >= 500 ? '5xx' : String(status);
 }
 
+/** Distinct `model` label values per upstream; models seen after these share the label `other`. */
+const MAX_MODEL_LABELS = 50;
+/** How long a retry's reason is shown as what the upstream's requests wait on. */
+const TROUBLE_SHOWN_MS = 5000;
+/** Retry reasons in words. */
+const TROUBLE_WORDS: Record<string, string> = {
+  '429': '429 rate limited',
+  '408': '408 timeouts: retrying',
+  '5xx': '5xx errors: retrying',
+  upstream_timeout: 'timeouts: retrying',
+  upstream_unreachable: 'unreachable: waiting for it',
+};
+
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
 export function retryAfterMs(header: string | string[] | undefined): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
@@ -133,6 +146,10 @@ export class UpstreamClient {
   private lastContact = Date.now();
   private readonly models = new Map<string, ModelSlots>();
   private readonly latency: HistogramSlot;
+  /** The slots of every model past the first MAX_MODEL_LABELS. */
+  private others: ModelSlots | undefined;
+  /** The last reason a request had to wait or retry, and when: what the batches on this upstream wait on. */
+  private trouble: { reason: string; at: number } | undefined;
 
   constructor(private readonly opts: UpstreamOptions) {
     const share = Math.min(opts.concurrencyShare ?? opts.concurrency, opts.concurrency);
@@ -171,6 +188,15 @@ export class UpstreamClient {
   /** This upstream's name in the routing table. */
   get name(): string {
     return this.opts.name;
+  }
+
+  /**
+   * What requests to this upstream wait on, in words, for the chunks' heartbeat details in the Web UI: e.g.
+   * "429 rate limited, concurrency 1 of 64" (the AIMD limit shrinks on 429s) or "sending, concurrency 64 of 64".
+   */
+  describeState(): string {
+    const recent = this.trouble && Date.now() - this.trouble.at < TROUBLE_SHOWN_MS ? this.trouble.reason : undefined;
+    return `${recent ?? 'sending'}, concurrency ${this.limiter.inFlight} of ${this.limiter.limit}`;
   }
 
   /** Sends one request until it has a final answer; throws UpstreamAbortedError if `signal` aborts. */
@@ -235,7 +261,8 @@ export class UpstreamClient {
   private verdict(attempt: number, outcome: Outcome, model: string): Verdict {
     const last = attempt > this.opts.maxRetries;
     const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
-    if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model, reason });
+    if (reason) this.trouble = { reason: TROUBLE_WORDS[reason] ?? `${reason}: retrying`, at: Date.now() };
+    if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model: this.modelLabel(model), reason });
     if (outcome.kind === 'response') {
       if (outcome.status === 429) this.limiter.onThrottled();
       else this.limiter.onSuccess();
@@ -269,21 +296,36 @@ export class UpstreamClient {
     }
   }
 
+  /**
+   * The `model` label for a request's model: the first MAX_MODEL_LABELS models seen on this upstream are labelled as
+   * they are, the rest `other`, so a batch naming new models cannot grow the metrics without bound.
+   */
+  private modelLabel(model: string): string {
+    return this.models.has(model) || this.models.size < MAX_MODEL_LABELS ? model : 'other';
+  }
+
   /** The metric slots for `model` on this upstream, made on first use. */
   private slotsFor(model: string): ModelSlots {
     let slots = this.models.get(model);
     if (!slots) {
-      const labels = { upstream: this.opts.name, model };
-      slots = {
-        attempts: upstreamAttempts.slot(labels),
-        succeeded: upstreamRequests.slot({ ...labels, result: 'succeeded' }),
-        failed: upstreamRequests.slot({ ...labels, result: 'failed' }),
-        inputTokens: tokensTotal.slot({ ...labels, kind: 'input' }),
-        outputTokens: tokensTotal.slot({ ...labels, kind: 'output' }),
-      };
+      const label = this.modelLabel(model);
+      if (label === 'other') return (this.others ??= this.slotsOf('other'));
+      slots = this.slotsOf(label);
       this.models.set(model, slots);
     }
     return slots;
+  }
+
+  /** The metric slots of one `model` label. */
+  private slotsOf(model: string): ModelSlots {
+    const labels = { upstream: this.opts.name, model };
+    return {
+      attempts: upstreamAttempts.slot(labels),
+      succeeded: upstreamRequests.slot({ ...labels, result: 'succeeded' }),
+      failed: upstreamRequests.slot({ ...labels, result: 'failed' }),
+      inputTokens: tokensTotal.slot({ ...labels, kind: 'input' }),
+      outputTokens: tokensTotal.slot({ ...labels, kind: 'output' }),
+    };
   }
 
   private async takeRate(signal: AbortSignal, tokens: number): Promise<void> {

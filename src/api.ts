@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createApp } from './app';
 import { loadConfig } from './config/config';
-import { runUntilSignal } from './process/lifecycle';
+import { closeApi, runUntilSignal } from './process/lifecycle';
 
 /** `npm run start:api`: the API alone, against TEMPORAL_ADDRESS. */
 async function main(): Promise<void> {
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const app = await createApp(config);
   await app.listen({ port: config.PORT, host: config.HOST });
   console.log(`API listening on http://${config.HOST}:${config.PORT}/v1`);
-  await runUntilSignal([() => app.close()]);
+  await runUntilSignal([() => closeApi(app, config.API_SHUTDOWN_GRACE_MS)]);
 }
 
 main().catch((err: unknown) => {

@@ -3,7 +3,7 @@ import { Connection } from '@temporalio/client';
 import { join, resolve } from 'node:path';
 import { createApp } from './app';
 import { loadConfig, type AppConfig } from './config/config';
-import { runUntilSignal } from './process/lifecycle';
+import { closeApi, runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { TemporalDevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
@@ -37,7 +37,12 @@ async function main(): Promise<void> {
   await app.listen({ port: config.PORT, host: config.HOST });
   console.log(`API listening on http://${config.HOST}:${config.PORT}/v1`);
   await runUntilSignal(
-    [() => app.close(), () => worker.shutdown(), () => storage.close(), async () => devServer?.stop()],
+    [
+      () => closeApi(app, config.API_SHUTDOWN_GRACE_MS),
+      () => worker.shutdown(),
+      () => storage.close(),
+      async () => devServer?.stop(),
+    ],
     worker.done,
   );
 }

@@ -1,23 +1,23 @@
 import {
-  ActivityCancellationType,
   CancellationScope,
-  condition,
   defineQuery,
   defineSignal,
-  isCancellation,
   log,
-  proxyActivities,
+  patched,
   setCurrentDetails,
   setHandler,
-  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { BatchActivities } from '../activities';
 import type { BatchStatusName, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
+import { fileActivities, transition } from './activities';
+import { runUntilStopped, startWindowTimer, type WindowTimer } from './chunk-window';
+import { describe, initialProgress, type BatchProgress } from './progress';
 import { BATCH_MODEL, BATCH_STATUS } from './search-attributes';
 import { announceEnd } from './webhook';
 
-/** The workflow's only argument: the batch id (the workflow id is the same). */
+export type { BatchProgress } from './progress';
+
+/** The workflow's only argument: the batch id (the workflow id is the same) and settings fixed at its start. */
 export interface BatchWorkflowInput {
   batchId: string;
   /**
@@ -25,65 +25,46 @@ export interface BatchWorkflowInput {
    * (CHUNK_HEARTBEAT_TIMEOUT_MS of the API that started the batch). Older batches lack it: two minutes.
    */
   heartbeatTimeoutMs?: number;
+  /**
+   * Unix milliseconds at which the completion window ends (created_at + window). With it the window's timer starts
+   * before validation, so a batch whose validation never succeeds still ends; batches started without it time only
+   * their chunks.
+   */
+  expiresAtMs?: number;
 }
 
-/** What the progress query answers. */
-export interface BatchProgress {
-  status: BatchStatusName;
-  total: number;
-  completed: number;
-  failed: number;
-  chunkCount: number;
-  chunksDone: number;
-  cancelRequested: boolean;
-}
+/** What the workflow returns: finalize's summary, or the status the batch ended with otherwise. */
+export type BatchWorkflowResult = FinalizeResult | { status: BatchStatusName };
 
 /** Asks the batch to stop: in-flight chunks are cancelled, finished results are kept. */
 export const cancelSignal = defineSignal('cancel');
 /** The batch's progress as the workflow knows it. */
 export const progressQuery = defineQuery<BatchProgress>('progress');
 
-/** Validate and finalize stream whole files; they heartbeat as they go, so a lost worker is noticed quickly. */
-function fileActivities(heartbeatTimeoutMs: number | undefined) {
-  return proxyActivities<BatchActivities>({
-    startToCloseTimeout: '1 hour',
-    heartbeatTimeout: heartbeatTimeoutMs ?? '2 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-  });
-}
-const { transition } = proxyActivities<BatchActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
-});
-/** Chunk activities with the configured heartbeat timeout (carried in the validation result, so replay-safe). */
-function chunkActivities(validation: ValidateInputResult) {
-  // Chunks heartbeat every checkpoint; a lost worker is noticed within the heartbeat timeout and the chunk is
-  // retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
-  return proxyActivities<BatchActivities>({
-    startToCloseTimeout: '26 hours',
-    heartbeatTimeout: validation.heartbeatTimeoutMs ?? 20000,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-  });
-}
+/** The completion window covers validation (batches started with `expiresAtMs`). */
+const WINDOW_COVERS_VALIDATION = 'window-covers-validation';
+const FINAL: readonly BatchStatusName[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 type Outcome = FinalizeInput['outcome'];
 
-/** One batch: validate, run chunks through a sliding window until done, expired or cancelled, then finalize. */
-export async function batchWorkflow({
-  batchId,
-  heartbeatTimeoutMs,
-}: BatchWorkflowInput): Promise<FinalizeResult | { status: 'failed' }> {
+/**
+ * One batch: validate, run chunks through a sliding window until done, expired or cancelled, then finalize.
+ *
+ * The workflow's own cancellation (Request Cancellation in the Web UI, `temporal workflow cancel`) means the API's
+ * cancel: the batch moves to cancelling in the store and ends cancelled with its finished results, so the steps run
+ * shielded from it and the request is turned into the cancel signal.
+ */
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
+  const root = CancellationScope.current();
+  return CancellationScope.nonCancellable(() => runBatch(input, root));
+}
+
+async function runBatch(
+  { batchId, heartbeatTimeoutMs, expiresAtMs }: BatchWorkflowInput,
+  root: CancellationScope,
+): Promise<BatchWorkflowResult> {
   const { validateInput, finalize } = fileActivities(heartbeatTimeoutMs);
-  const progress: BatchProgress = {
-    status: 'validating',
-    total: 0,
-    completed: 0,
-    failed: 0,
-    chunkCount: 0,
-    chunksDone: 0,
-    cancelRequested: false,
-  };
+  const progress = initialProgress();
   const enter = (status: BatchStatusName) => {
     progress.status = status;
     upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
@@ -94,18 +75,43 @@ export async function batchWorkflow({
   });
   setHandler(progressQuery, () => ({ ...progress }));
   setCurrentDetails(describe(progress));
+  root.cancelRequested.catch(() =>
+    CancellationScope.nonCancellable(() => cancelThroughStore(batchId, progress)).catch((err: unknown) =>
+      log.warn('could not cancel the batch as Temporal asked', { batchId, error: String(err) }),
+    ),
+  );
 
-  const validation = await validateInput({ batchId });
-  const announce = (status: BatchStatusName) => announceEnd(batchId, status, validation.webhooks);
+  const window =
+    expiresAtMs !== undefined && patched(WINDOW_COVERS_VALIDATION) ? startWindowTimer(expiresAtMs) : undefined;
+  const validation = window
+    ? await validateWithin(window, () => validateInput({ batchId }))
+    : await validateInput({ batchId });
+  const announce = (status: BatchStatusName, webhooks?: boolean) => announceEnd(batchId, status, webhooks);
+  /** The end status is in the store once finalize returns: shown at once, then announced to the webhook. */
+  const end = async (result: FinalizeResult, webhooks?: boolean): Promise<FinalizeResult> => {
+    enter(result.status);
+    await announce(result.status, webhooks);
+    return result;
+  };
+  if (validation === 'expired') {
+    // The window ended before validation succeeded: nothing ran, and the batch ends expired (or cancelled).
+    const expiring = await transition({ batchId, from: ['validating'], to: 'finalizing' });
+    if (expiring.applied) enter('finalizing');
+    else if (FINAL.includes(expiring.status)) return settled(expiring.status, enter);
+    return end(await finalize({ batchId, outcome: expiring.applied ? 'expired' : 'cancelled' }));
+  }
+  const webhooks = validation.webhooks;
   if (!validation.ok) {
     const failed = await transition({ batchId, from: ['validating'], to: 'failed' });
     if (failed.applied) {
+      window?.cancel();
       enter('failed');
-      await announce('failed');
+      await announce('failed', webhooks);
       return { status: 'failed' };
     }
+    if (FINAL.includes(failed.status)) return settled(failed.status, enter);
     // A cancel landed during validation: the batch ends cancelled, with its validation errors recorded.
-    return end(await finalize({ batchId, outcome: 'cancelled' }), enter, announce);
+    return end(await finalize({ batchId, outcome: 'cancelled' }), webhooks);
   }
   progress.total = validation.total;
   progress.chunkCount = validation.chunkCount;
@@ -130,115 +136,58 @@ export async function batchWorkflow({
   let outcome: Outcome = 'cancelled';
   if (started.applied && !progress.cancelRequested) {
     enter('in_progress');
-    outcome = await runUntilStopped(batchId, validation, progress, enterFinalizing, () =>
-      setCurrentDetails(describe(progress)),
+    outcome = await runUntilStopped(
+      batchId,
+      validation,
+      progress,
+      enterFinalizing,
+      () => setCurrentDetails(describe(progress)),
+      window,
     );
+  } else if (!started.applied && started.status !== 'cancelling') {
+    // The store is ahead of this run (a reset replays a batch that got further, or another actor ended it).
+    window?.cancel();
+    if (started.status !== 'finalizing') return settled(started.status, enter);
+    finalizingEntered = true;
+    outcome = resumedFinalizeOutcome(validation);
   }
   if (outcome !== 'cancelled' && !finalizingEntered && !(await enterFinalizing())) outcome = 'cancelled';
   if (outcome === 'cancelled') enter('cancelling');
-  return end(await finalize({ batchId, outcome }), enter, announce);
+  return end(await finalize({ batchId, outcome }), webhooks);
 }
 
-/** The end status is in the store once finalize returns: shown at once, then announced to the webhook. */
-async function end(
-  result: FinalizeResult,
-  enter: (s: BatchStatusName) => void,
-  announce: (s: BatchStatusName) => Promise<void>,
-): Promise<FinalizeResult> {
-  enter(result.status);
-  await announce(result.status);
-  return result;
+/**
+ * Validation raced against the completion window: when the window ends first, validation is cancelled (it heartbeats,
+ * so it hears it) and the batch expires.
+ */
+async function validateWithin(
+  window: WindowTimer,
+  validate: () => Promise<ValidateInputResult>,
+): Promise<ValidateInputResult | 'expired'> {
+  const scope = new CancellationScope();
+  const validating = scope.run(validate);
+  const first = await Promise.race([validating, window.expired]);
+  if (first !== 'expired' && first !== undefined) return first;
+  scope.cancel();
+  await validating.catch(() => undefined);
+  return 'expired';
 }
 
-/** Runs the chunks, racing them against the completion window and the cancel signal. */
-async function runUntilStopped(
-  batchId: string,
-  validation: ValidateInputResult,
-  progress: BatchProgress,
-  enterFinalizing: () => Promise<boolean>,
-  onProgress: () => void,
-): Promise<Outcome> {
-  const timerScope = new CancellationScope();
-  const expired = timerScope
-    .run(() => sleep(Math.max(1, validation.expiresAtMs - Date.now())))
-    .then(
-      () => 'expired' as const,
-      () => undefined,
-    );
-  const cancelled = condition(() => progress.cancelRequested).then(() => 'cancelled' as const);
-  const workScope = new CancellationScope();
-  const work = workScope
-    .run(() => runChunks(batchId, validation, progress, onProgress))
-    .then(
-      () => 'completed' as const,
-      (err: unknown) => {
-        if (isCancellation(err)) return 'stopped' as const;
-        // A chunk that can never run (its index is gone) must not strand the batch: finalize reports the
-        // requests it could not run as failed lines.
-        log.error('chunk processing failed', { batchId, error: String(err) });
-        return 'completed' as const;
-      },
-    );
-  const first = await Promise.race([work, expired, cancelled]);
-  if (first === 'completed') {
-    timerScope.cancel();
-    return 'completed';
-  }
-  // Expired or cancelled: stop scheduling, cancel in-flight chunks and wait until each has committed.
-  workScope.cancel();
-  let outcome: Outcome = first === 'expired' ? 'expired' : 'cancelled';
-  // The window has closed: the batch is finalizing from now on (a cancel from here is refused), while the chunks
-  // commit. A cancel that reached the store first wins.
-  if (outcome === 'expired' && !(await enterFinalizing())) outcome = 'cancelled';
-  await work;
-  timerScope.cancel();
-  return outcome;
+/** An operator's Request Cancellation, carried out as the API's cancel: cancelling in the store, then the signal. */
+async function cancelThroughStore(batchId: string, progress: BatchProgress): Promise<void> {
+  log.info('cancellation requested through Temporal: cancelling the batch', { batchId });
+  const cancelling = await transition({ batchId, from: ['validating', 'in_progress'], to: 'cancelling' });
+  // Finalizing or ended already: as with the API, too late to cancel.
+  if (cancelling.applied) progress.cancelRequested = true;
 }
 
-/** A sliding window of chunk activities: at most `validation.window` in flight. */
-async function runChunks(
-  batchId: string,
-  validation: ValidateInputResult,
-  progress: BatchProgress,
-  onProgress: () => void,
-): Promise<void> {
-  const { processChunk } = chunkActivities(validation);
-  const running = new Set<Promise<void>>();
-  let next = 0;
-  try {
-    while (next < validation.chunkCount || running.size > 0) {
-      while (running.size < validation.window && next < validation.chunkCount) {
-        const chunk = next++;
-        // The chunk's summary in the Web UI's pending activities and history: which requests it holds.
-        const summary = chunkSummary(chunk, validation.chunkCount, validation.total);
-        const task: Promise<void> = processChunk.executeWithOptions({ summary }, [{ batchId, chunk }]).then((r) => {
-          running.delete(task);
-          progress.completed += r.completed;
-          progress.failed += r.failed;
-          progress.chunksDone++;
-          onProgress();
-        });
-        running.add(task);
-      }
-      await Promise.race(running);
-    }
-  } finally {
-    // On cancellation every in-flight chunk must finish committing before finalize reads its part files.
-    await Promise.allSettled(running);
-  }
+/** A run that found the batch finalizing (a reset to before that point): the window says how it was ending. */
+function resumedFinalizeOutcome(validation: ValidateInputResult): Outcome {
+  return Date.now() >= validation.expiresAtMs ? 'expired' : 'completed';
 }
 
-/** "chunk 3 of 100: requests 1001-1500" (every chunk but the last holds the same number of requests). */
-function chunkSummary(chunk: number, chunkCount: number, total: number): string {
-  const size = Math.ceil(total / chunkCount);
-  return `chunk ${chunk + 1} of ${chunkCount}: requests ${chunk * size + 1}-${Math.min(total, (chunk + 1) * size)}`;
-}
-
-/** The workflow's current details in the Web UI, in words. */
-function describe(p: BatchProgress): string {
-  if (p.status === 'validating') return 'validating: reading the input file';
-  if (p.status === 'in_progress') {
-    return `in_progress: ${p.completed + p.failed} of ${p.total} done, ${p.failed} failed; chunks ${p.chunksDone}/${p.chunkCount}${p.cancelRequested ? '; cancel requested' : ''}`;
-  }
-  return `${p.status}: ${p.completed} completed, ${p.failed} failed of ${p.total}`;
+/** The batch already ended in the store (another actor ended it, or this run was reset): nothing is left to do. */
+function settled(status: BatchStatusName, enter: (s: BatchStatusName) => void): BatchWorkflowResult {
+  enter(status);
+  return { status };
 }

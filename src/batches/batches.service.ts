@@ -124,8 +124,13 @@ export class BatchesService {
   }
 
   private async present(row: BatchRow): Promise<BatchObject> {
-    const live = LIVE_STATUSES.has(row.status) ? await this.storage.batches.chunkProgress(row.id) : undefined;
-    return toBatchObject(row, live);
+    if (!LIVE_STATUSES.has(row.status)) return toBatchObject(row);
+    const live = await this.storage.batches.liveProgress(row.id);
+    if (live) return toBatchObject(row, live);
+    // No chunk rows: none has checkpointed yet, or finalize ended the batch between the two reads (it moves the counts
+    // onto the row and clears the chunk rows in that order). Read the row again rather than show 0/0.
+    const now = (await this.storage.batches.getById(row.id)) ?? row;
+    return toBatchObject(now);
   }
 
   /** A page of the owner's batches, newest first. */
@@ -135,7 +140,10 @@ export class BatchesService {
     return listPage(data, hasMore);
   }
 
-  /** Moves a validating or in-progress batch to cancelling and signals its workflow. */
+  /**
+   * Moves a validating or in-progress batch to cancelling and signals its workflow. A batch already cancelling is
+   * signalled again: the cancel that wrote the status may have died before its signal went out.
+   */
   async cancel(owner: string, id: string): Promise<BatchObject> {
     const row = await this.getRow(owner, id);
     const applied = await this.storage.batches.transition(id, ['validating', 'in_progress'], 'cancelling', {
@@ -146,6 +154,7 @@ export class BatchesService {
       return this.retrieve(owner, id);
     }
     const now = (await this.storage.batches.get(owner, id)) ?? row;
+    if (now.status === 'cancelling') await this.signalCancel(id);
     if (now.status === 'cancelling' || now.status === 'cancelled') return this.present(now);
     throw new ConflictError(`Cannot cancel a batch with status '${now.status}'.`, null, 'batch_not_cancellable');
   }

@@ -91,6 +91,11 @@ export const configSchema = z.object({
   MAX_BATCH_REQUESTS: int(1).default(50000),
   API_RATE_LIMIT_PER_MINUTE: int(1).default(1200),
   MAX_CONCURRENT_UPLOADS: int(1).default(4),
+  /** An upload sending fewer bytes a second than this over a whole UPLOAD_RATE_WINDOW_MS is cut off. */
+  UPLOAD_MIN_BYTES_PER_SECOND: int(0).default(1024),
+  UPLOAD_RATE_WINDOW_MS: int(100).default(30000),
+  /** SIGTERM: how long the API waits for requests in flight before it closes their connections. */
+  API_SHUTDOWN_GRACE_MS: int(0).default(30000),
   API_KEYS: apiKeys,
   /** A file of `key:owner` lines (# comments and blank lines allowed), merged with API_KEYS. */
   API_KEYS_FILE: z.string().min(1).optional(),

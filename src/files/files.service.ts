@@ -18,6 +18,7 @@ import type { FileRow, NewFile } from '../storage/file.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { uploadFieldsSchema, type FileObject, type ListFilesQuery } from './files.schemas';
+import { watchUploadPace } from './upload-watchdog';
 import { nowSeconds } from '../common/clock';
 
 /** Default lifetime of an uploaded batch input file: 30 days. */
@@ -79,9 +80,19 @@ export class FilesService implements OnModuleInit {
       throw new RateLimitError('Too many uploads in progress; retry shortly.', 1);
     }
     this.activeUploads++;
+    const stopWatching = watchUploadPace(
+      req.raw,
+      { windowMs: this.config.UPLOAD_RATE_WINDOW_MS, minBytesPerSecond: this.config.UPLOAD_MIN_BYTES_PER_SECOND },
+      () =>
+        this.logger.warn(
+          `upload cut off: the client sent less than ${this.config.UPLOAD_MIN_BYTES_PER_SECOND} bytes/s over ` +
+            `${this.config.UPLOAD_RATE_WINDOW_MS} ms`,
+        ),
+    );
     try {
       return await this.receive(owner, req);
     } finally {
+      stopWatching();
       this.activeUploads--;
     }
   }

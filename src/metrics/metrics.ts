@@ -188,6 +188,18 @@ export const orphanedBatchesRestarted = new Counter({
   help: 'Batches found without a workflow and started by the maintenance schedule',
 });
 
+/** Batches whose workflow had closed while the store showed them running, ended by the maintenance schedule. */
+export const strandedBatchesRepaired = new Counter({
+  name: 'batch_repaired_batches_total',
+  help: 'Batches whose workflow closed early (terminated, failed, lost) and that maintenance ended from their checkpoints',
+});
+
+/** Cancels sent again by the maintenance schedule to batches cancelling past the grace period. */
+export const cancelsResignalled = new Counter({
+  name: 'batch_cancels_resignalled_total',
+  help: 'Batches cancelling past the grace period whose workflow maintenance signalled again',
+});
+
 /** A gauge whose value is read when scraped. */
 export function gaugeFrom(name: string, help: string, labelNames: string[], read: (g: Gauge) => void | Promise<void>) {
   const existing = register.getSingleMetric(name);

@@ -21,3 +21,26 @@ export async function runUntilSignal(stops: (() => Promise<unknown>)[], ended?: 
   }
   process.exit(code);
 }
+
+/** What closing the API needs: Nest's close and the HTTP server under it. */
+interface ClosableApi {
+  close(): Promise<void>;
+  getHttpServer(): { closeAllConnections(): void };
+}
+
+/**
+ * Closes the API: it stops accepting connections and waits for the requests in flight (an upload under way
+ * completes), for at most `graceMs` (API_SHUTDOWN_GRACE_MS); then it closes the connections still open, so a stalled
+ * client cannot hold shutdown.
+ */
+export async function closeApi(app: ClosableApi, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => {
+    console.warn(`requests still in flight after ${graceMs} ms: closing their connections`);
+    app.getHttpServer().closeAllConnections();
+  }, graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}

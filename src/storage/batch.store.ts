@@ -167,6 +167,19 @@ export class BatchStore {
       .execute();
   }
 
+  /** Batches that have not ended, created at or before `createdBefore`, in creation order after `afterSeq`. */
+  async listUnfinished(createdBefore: number, afterSeq: number, limit: number): Promise<BatchRow[]> {
+    return this.db
+      .selectFrom('batches')
+      .selectAll()
+      .where('status', 'in', UNFINISHED_STATUSES)
+      .where('created_at', '<=', createdBefore)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  }
+
   /** Sets `to` (and the patch) only if the status is one of `from`; true when it did. */
   async transition(id: string, from: BatchStatus[], to: BatchStatus, patch: BatchPatch = {}): Promise<boolean> {
     const result = await this.db

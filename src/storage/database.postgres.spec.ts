@@ -56,7 +56,12 @@ describe('the PostgreSQL metadata store', () => {
 
     const second = await openStore();
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db.kysely);
-    expect(applied.rows.map((r) => r.name)).toEqual(['001-initial', '002-chunk-attempt', '003-retention-indexes']);
+    expect(applied.rows.map((r) => r.name)).toEqual([
+      '001-initial',
+      '002-chunk-attempt',
+      '003-retention-indexes',
+      '004-fencing-and-held-files',
+    ]);
     const indexes = await sql<{ indexname: string }>`
       select indexname from pg_indexes where schemaname = 'public' and indexname in
         ('files_expires_at', 'batches_input_file_status', 'batches_status_seq') order by indexname`.execute(

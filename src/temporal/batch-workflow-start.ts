@@ -1,16 +1,18 @@
-import type { WorkflowClient, WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowClient, type WorkflowStartOptions } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
-import type { batchWorkflow } from '../../workflows';
+import type { batchWorkflow, repairBatchWorkflow } from '../../workflows';
 import { BATCH_ENDPOINT, BATCH_OWNER, BATCH_STATUS } from '../../workflows/search-attributes';
 import type { BatchRow } from '../storage/batch.store';
 
 /** The batch fields its workflow is started with. */
-export type BatchStartFields = Pick<BatchRow, 'id' | 'endpoint' | 'owner' | 'input_file_id'>;
+export type BatchStartFields = Pick<BatchRow, 'id' | 'endpoint' | 'owner' | 'input_file_id' | 'expires_at'>;
 
 /** Where batch workflows run and how quickly a silent validate or finalize is retried. */
 export interface BatchWorkflowSettings {
   taskQueue: string;
   heartbeatTimeoutMs: number;
+  /** Whether end states are announced to a webhook (WEBHOOK_URL is set); read by repairs. */
+  webhooks?: boolean;
 }
 
 /** How a batch's workflow is started: id = batch id, its search attributes, and a summary for the Web UI. */
@@ -21,7 +23,9 @@ export function batchWorkflowStartOptions(
   return {
     workflowId: row.id,
     taskQueue: settings.taskQueue,
-    args: [{ batchId: row.id, heartbeatTimeoutMs: settings.heartbeatTimeoutMs }],
+    args: [
+      { batchId: row.id, heartbeatTimeoutMs: settings.heartbeatTimeoutMs, expiresAtMs: Number(row.expires_at) * 1000 },
+    ],
     // One workflow per batch, ever: a batch whose workflow already ran (even one that was terminated) is not rerun.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     typedSearchAttributes: [
@@ -47,6 +51,55 @@ export async function startBatchWorkflow(
     return true;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+    throw err;
+  }
+}
+
+/**
+ * Starts the repair of a batch whose workflow closed before the batch ended, under the batch's own workflow id (a new
+ * run beside the closed one); false when a workflow with that id is running.
+ */
+export async function startRepairWorkflow(
+  client: WorkflowClient,
+  row: BatchStartFields & Pick<BatchRow, 'status'>,
+  reason: string,
+  settings: BatchWorkflowSettings,
+): Promise<boolean> {
+  try {
+    await client.start<typeof repairBatchWorkflow>('repairBatchWorkflow', {
+      workflowId: row.id,
+      taskQueue: settings.taskQueue,
+      args: [
+        {
+          batchId: row.id,
+          expiresAtMs: Number(row.expires_at) * 1000,
+          reason,
+          heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
+          webhooks: settings.webhooks,
+        },
+      ],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: BATCH_STATUS, value: row.status },
+        { key: BATCH_ENDPOINT, value: row.endpoint },
+        { key: BATCH_OWNER, value: row.owner },
+      ],
+      staticSummary: `repair of batch ${row.id}: its workflow ${reason} while the batch was ${row.status}`,
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+    throw err;
+  }
+}
+
+/** The state of the workflow under a batch's id: running, missing, or how its latest run closed (lower case). */
+export async function batchWorkflowStatus(client: WorkflowClient, batchId: string): Promise<string> {
+  try {
+    const { status } = await client.getHandle(batchId).describe();
+    return status.name === 'RUNNING' ? 'running' : status.name.toLowerCase().replace(/_/g, ' ');
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'missing';
     throw err;
   }
 }

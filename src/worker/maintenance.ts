@@ -3,7 +3,8 @@ import type { NativeConnection } from '@temporalio/worker';
 import { createMaintenanceActivities, type MaintenanceActivities } from '../../activities/maintenance';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
-import { startBatchWorkflow } from '../temporal/batch-workflow-start';
+import { cancelSignal } from '../../workflows/batch.workflow';
+import { batchWorkflowStatus, startBatchWorkflow, startRepairWorkflow } from '../temporal/batch-workflow-start';
 import { ensureMaintenanceSchedule } from '../temporal/maintenance-schedule';
 
 /** Rows each maintenance query reads at a time. */
@@ -31,12 +32,18 @@ export async function setUpMaintenance(
   const workflowSettings = {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     heartbeatTimeoutMs: config.CHUNK_HEARTBEAT_TIMEOUT_MS,
+    webhooks: config.WEBHOOK_URL !== undefined,
   };
   return createMaintenanceActivities({
     files: storage.files,
     batches: storage.batches,
     blobs: storage.blobs,
     startBatch: (row) => startBatchWorkflow(client.workflow, row, workflowSettings),
+    workflowStatus: (batchId) => batchWorkflowStatus(client.workflow, batchId),
+    startRepair: (row, reason) => startRepairWorkflow(client.workflow, row, reason, workflowSettings),
+    signalCancel: async (batchId) => {
+      await client.workflow.getHandle(batchId).signal(cancelSignal);
+    },
     pageSize: MAINTENANCE_PAGE_SIZE,
   });
 }

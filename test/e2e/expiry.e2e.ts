@@ -49,4 +49,17 @@ describe('expiry with a short completion window', () => {
       await connection.close();
     }
   });
+  it('counts the window from creation: a batch whose validation keeps failing ends expired', async () => {
+    const client = t.stack.client();
+    await t.stack.stopWorker();
+    const { batch } = await createChatBatch(client, 'v', 4);
+    // The input's bytes are gone (a lost disk, a bucket emptied by hand): every validation attempt fails.
+    const file = await t.stack.storage.files.getById(batch.input_file_id);
+    await t.stack.storage.blobs.delete(file!.blob_key);
+    await t.stack.startWorker();
+    const done = await waitForStatus(client, batch.id, ['expired', 'failed', 'completed', 'cancelled'], 30000);
+    expect(done.status).toBe('expired');
+    expect(done.expired_at! - done.created_at).toBeLessThanOrEqual(8);
+    expect(done.errors?.data).toEqual([expect.objectContaining({ code: 'batch_expired' })]);
+  });
 });

@@ -1,5 +1,7 @@
 import { request } from 'node:http';
+import { toFile } from 'openai';
 import { startStack, type Stack } from '../support/stack';
+import { listFileBlobs } from '../support/test-blobs';
 
 describe('limits on the API itself', () => {
   let stack: Stack;
@@ -62,5 +64,72 @@ describe('limits on the API itself', () => {
       type: 'invalid_request_error',
       message: 'Request body is too large.',
     });
+  });
+});
+
+describe('slow uploads', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack(
+      { MAX_CONCURRENT_UPLOADS: '4', UPLOAD_MIN_BYTES_PER_SECOND: '1000', UPLOAD_RATE_WINDOW_MS: '1000' },
+      { worker: false },
+    );
+  });
+  afterAll(() => stack.close());
+
+  /** An upload that sends its first bytes and then one byte every 200 ms. */
+  function trickle(): { closed: Promise<void>; stop: () => void } {
+    const url = new URL(`${stack.baseURL}/files`);
+    const boundary = 'tr1ckle';
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: { authorization: 'Bearer test-key', 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    const closed = new Promise<void>((resolve) => {
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+    });
+    req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.jsonl"\r\n\r\n`);
+    const timer = setInterval(() => req.write('{'), 200);
+    req.on('close', () => clearInterval(timer));
+    return { closed, stop: () => (clearInterval(timer), req.destroy()) };
+  }
+
+  it('cuts off uploads slower than the minimum rate, freeing their slots, and keeps nothing of them', async () => {
+    const slow = Array.from({ length: 4 }, trickle);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const client = stack.client();
+      // Every slot is held by a trickling client at first...
+      const form = new FormData();
+      form.append('purpose', 'batch');
+      form.append('file', new Blob(['{}\n']), 'b.jsonl');
+      const refused = await fetch(`${stack.baseURL}/files`, {
+        method: 'POST',
+        body: form,
+        headers: { authorization: 'Bearer test-key' },
+      });
+      expect(refused.status).toBe(429);
+      // ...until the window passes and each is cut off for sending too little.
+      await Promise.all(slow.map((s) => s.closed));
+      // The server frees each slot as it finishes with the cut-off request: a retry soon after gets in.
+      const upload = async () =>
+        client.files.create({ file: await toFile(Buffer.from('{"a":1}\n'), 'ok.jsonl'), purpose: 'batch' });
+      const deadline = Date.now() + 2000;
+      let file = await upload().catch((err: { status?: number }) => err);
+      while ('status' in file && file.status === 429 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        file = await upload().catch((err: { status?: number }) => err);
+      }
+      if (!('bytes' in file)) throw new Error(`upload still refused: ${JSON.stringify(file)}`);
+      const id = file.id;
+      expect(file.bytes).toBe(8);
+      expect((await listFileBlobs(stack.config)).filter((b) => b !== `files/${id}`)).toEqual([]);
+    } finally {
+      for (const s of slow) s.stop();
+    }
   });
 });

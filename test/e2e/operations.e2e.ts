@@ -117,4 +117,24 @@ describe('operations: structured logs and graceful API shutdown', () => {
     const stored = await stack.client().files.content(file.id);
     expect(Buffer.from(await stored.arrayBuffer()).equals(body)).toBe(true);
   });
+  it('SIGTERM with a stalled upload: the API exits within its shutdown grace period', async () => {
+    await api?.kill('SIGKILL');
+    api = await spawnApi(stack.config, await freePort(), { API_SHUTDOWN_GRACE_MS: '1500' });
+    const boundary = 'stallboundary';
+    const req = request(`${api.baseURL}/files`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-key', 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    req.on('error', () => undefined);
+    req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="stall.jsonl"\r\n\r\n{`);
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = new Promise<number | null>((resolve) => api!.child.once('exit', (code) => resolve(code)));
+    const started = Date.now();
+    api.child.kill('SIGTERM');
+    const code = await exited;
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(code).toBe(0);
+    req.destroy();
+    api = undefined;
+  });
 });

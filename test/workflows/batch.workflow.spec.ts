@@ -27,7 +27,10 @@ function fakeActivities(opts: {
   failChunk?: number;
   chunkMs?: number;
   hang?: boolean;
-  started?: 'applied' | 'cancelling';
+  /** Validation never finishes (it heartbeats until cancelled). */
+  validateHangs?: boolean;
+  /** What the store says when the workflow moves the batch to in_progress. */
+  started?: 'applied' | 'cancelling' | 'completed' | 'finalizing';
   /** Makes every webhook delivery fail for good. */
   webhookRejects?: boolean;
 }) {
@@ -54,7 +57,7 @@ function fakeActivities(opts: {
     validateInput: async () => {
       const ctx = Context.current();
       const until = Date.now() + (opts.validateMs ?? 0);
-      while (Date.now() < until) {
+      while (opts.validateHangs || Date.now() < until) {
         ctx.heartbeat();
         await ctx.sleep(50);
       }
@@ -66,7 +69,9 @@ function fakeActivities(opts: {
     transition: async (input: TransitionInput) => {
       calls.transitions.push(input);
       calls.ends.push(input.to);
-      if (input.to === 'in_progress' && opts.started === 'cancelling') return { applied: false, status: 'cancelling' };
+      if (input.to === 'in_progress' && opts.started && opts.started !== 'applied') {
+        return { applied: false, status: opts.started };
+      }
       return { applied: true, status: input.to };
     },
     processChunk: async ({ chunk }: ProcessChunkInput) => {
@@ -119,6 +124,8 @@ const HISTORIES: {
   batchId: string;
   workflowId?: string;
   fakes: FakeOptions;
+  /** Started with a completion window this far from the start (the window then covers validation). */
+  expiresInMs?: number;
   drive?: (handle: WorkflowHandle<typeof batchWorkflow>, calls: { chunks: number[] }) => Promise<void>;
 }[] = [
   // Recorded before webhooks existed.
@@ -159,6 +166,28 @@ const HISTORIES: {
     fakes: { hang: true, validation: { expiresAtMs: Date.now() + 2000, webhooks: true } },
   },
   { file: 'batch-chunk-failed.json', batchId: 'recorded-cf', fakes: { chunkMs: 20, failChunk: 1 } },
+  // Recorded once Request Cancellation, the window over validation and failing chunks were handled.
+  {
+    file: 'batch-operator-cancel.json',
+    batchId: 'recorded-oc',
+    fakes: { hang: true },
+    drive: async (handle, calls) => {
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.cancel();
+    },
+  },
+  {
+    file: 'batch-expired-validating.json',
+    batchId: 'recorded-ev',
+    fakes: { validateHangs: true },
+    expiresInMs: 1500,
+  },
+  {
+    file: 'batch-chunk-failed-continues.json',
+    batchId: 'recorded-cfc',
+    fakes: { chunkMs: 20, failChunk: 1, validation: { webhooks: true } },
+    expiresInMs: 3600_000,
+  },
 ];
 
 describe('batchWorkflow against a real dev server', () => {
@@ -262,6 +291,81 @@ describe('batchWorkflow against a real dev server', () => {
     expect(calls.finalize).toEqual([{ batchId: 'b4', outcome: 'expired' }]);
   });
 
+  it('Request Cancellation is carried out as the API cancel: cancelling in the store, chunks stop, finalize cancelled', async () => {
+    const { activities, calls } = fakeActivities({ hang: true });
+    const workflowId = `wf-operator-cancel-${Date.now()}`;
+    const result = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(batchWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [{ batchId: 'oc' }],
+      });
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.cancel();
+      return handle.result();
+    });
+    expect(result.status).toBe('cancelled');
+    expect(calls.transitions.map((t) => [t.from, t.to])).toEqual([
+      [['validating'], 'in_progress'],
+      [['validating', 'in_progress'], 'cancelling'],
+    ]);
+    expect(calls.chunks).toHaveLength(3);
+    expect(calls.finalize).toEqual([{ batchId: 'oc', outcome: 'cancelled' }]);
+    // The workflow itself completes: the batch ended as the store says.
+    expect((await env.client.workflow.getHandle(workflowId).describe()).status.name).toBe('COMPLETED');
+  });
+
+  it('counts the window from creation: a validation that never finishes ends the batch expired', async () => {
+    const { activities, calls } = fakeActivities({ validateHangs: true });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-window-${Date.now()}`,
+        args: [{ batchId: 'win', expiresAtMs: Date.now() + 1500 }],
+      }),
+    );
+    expect(result.status).toBe('expired');
+    expect(calls.transitions.map((t) => [t.from, t.to])).toEqual([[['validating'], 'finalizing']]);
+    expect(calls.chunks).toEqual([]);
+    expect(calls.finalize).toEqual([{ batchId: 'win', outcome: 'expired' }]);
+  });
+
+  it('a chunk that fails for good does not stop the others; the batch finalizes completed', async () => {
+    const { activities, calls } = fakeActivities({ failChunk: 1 });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-chunk-fails-${Date.now()}`,
+        args: [{ batchId: 'cf' }],
+      }),
+    );
+    expect(result.status).toBe('completed');
+    expect([...calls.chunks].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(calls.finalize).toEqual([{ batchId: 'cf', outcome: 'completed' }]);
+  });
+
+  it.each([
+    ['ended already (a reset run, or another actor ended it)', 'completed' as const, [], 'completed'],
+    [
+      'finalizing (a reset to before finalize)',
+      'finalizing' as const,
+      [{ batchId: 'ahead', outcome: 'completed' }],
+      'completed',
+    ],
+  ])('a run that finds the store ahead of it, %s, does not undo it', async (_name, started, finalize, status) => {
+    const { activities, calls } = fakeActivities({ started });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-ahead-${started}-${Date.now()}`,
+        args: [{ batchId: 'ahead' }],
+      }),
+    );
+    expect(result.status).toBe(status);
+    expect(calls.chunks).toEqual([]);
+    expect(calls.finalize).toEqual(finalize);
+  });
+
   it('ends cancelled when the store says cancelling before the batch starts', async () => {
     const { activities, calls } = fakeActivities({ started: 'cancelling' });
     const result = await run(activities, (taskQueue) =>
@@ -317,7 +421,7 @@ describe('batchWorkflow against a real dev server', () => {
 
   it.each(HISTORIES)(
     'replays the recorded history $file with the current workflow code (determinism guard)',
-    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive }) => {
+    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive, expiresInMs }) => {
       const path = join(__dirname, 'histories', file);
       if (process.env.RECORD_HISTORIES === '1' || !existsSync(path)) {
         // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
@@ -326,7 +430,7 @@ describe('batchWorkflow against a real dev server', () => {
           const handle = await env.client.workflow.start(batchWorkflow, {
             taskQueue,
             workflowId,
-            args: [{ batchId }],
+            args: [{ batchId, ...(expiresInMs ? { expiresAtMs: Date.now() + expiresInMs } : {}) }],
           });
           await drive?.(handle, calls);
           await handle.result();

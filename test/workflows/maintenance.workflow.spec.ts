@@ -4,6 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type {
   DeleteExpiredFilesInput,
   MaintenanceActivities,
+  RepairStrandedBatchesInput,
   RestartOrphanedBatchesInput,
 } from '../../activities/maintenance';
 import { installTemporalRuntime } from '../../src/worker/batch-worker';
@@ -11,7 +12,11 @@ import { maintenanceWorkflow } from '../../workflows';
 
 /** Fake maintenance activities that record their inputs; deleteExpiredFiles can be made to fail for good. */
 function fakeActivities(opts: { failFiles?: boolean } = {}) {
-  const calls = { files: [] as DeleteExpiredFilesInput[], batches: [] as RestartOrphanedBatchesInput[] };
+  const calls = {
+    files: [] as DeleteExpiredFilesInput[],
+    batches: [] as RestartOrphanedBatchesInput[],
+    stranded: [] as RepairStrandedBatchesInput[],
+  };
   const activities: MaintenanceActivities = {
     deleteExpiredFiles: async (input) => {
       calls.files.push(input);
@@ -21,6 +26,10 @@ function fakeActivities(opts: { failFiles?: boolean } = {}) {
     restartOrphanedBatches: async (input) => {
       calls.batches.push(input);
       return { checked: 2, restarted: 1 };
+    },
+    repairStrandedBatches: async (input) => {
+      calls.stranded.push(input);
+      return { checked: 4, repaired: 2, resignalled: 1 };
     },
   };
   return { activities, calls };
@@ -60,15 +69,22 @@ describe('maintenanceWorkflow on the run dev server', () => {
     );
   }
 
-  it('runs both duties with cutoffs from one workflow time and reports their counts', async () => {
+  it('runs its duties with cutoffs from one workflow time and reports their counts', async () => {
     const { activities, calls } = fakeActivities();
     const before = Math.floor(Date.now() / 1000);
     const result = await run(activities, 60);
-    expect(result).toEqual({ filesDeleted: 3, batchesChecked: 2, batchesRestarted: 1 });
+    expect(result).toEqual({
+      filesDeleted: 3,
+      batchesChecked: 2,
+      batchesRestarted: 1,
+      batchesRepaired: 2,
+      cancelsResignalled: 1,
+    });
     const [{ expiredBy }] = calls.files;
     expect(expiredBy).toBeGreaterThanOrEqual(before - 1);
     expect(expiredBy).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
     expect(calls.batches).toEqual([{ createdBefore: expiredBy - 60 }]);
+    expect(calls.stranded).toEqual([{ now: expiredBy, graceSeconds: 60 }]);
   });
 
   it('still restarts orphaned batches when file deletion fails, then fails the run', async () => {
