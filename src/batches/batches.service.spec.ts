@@ -1,0 +1,42 @@
+import type { Client } from '@temporalio/client';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/config';
+import { newValidatingBatch, type BatchRow } from '../storage/batch.store';
+import { openStorage, type Storage } from '../storage/storage';
+import { BatchesService } from './batches.service';
+
+describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
+  let dir: string;
+  let storage: Storage;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'batches-service-'));
+    storage = await openStorage(loadConfig({ DATA_DIR: dir }));
+  });
+  afterAll(async () => {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never shows 0/0: a row read as finalizing whose chunk rows finalize has just cleared is read again', async () => {
+    const row = newValidatingBatch({
+      id: 'batch_race',
+      owner: 'o',
+      endpoint: '/v1/chat/completions',
+      input_file_id: 'file-1',
+      completion_window: '24h',
+      created_at: 1,
+      expires_at: 2,
+    });
+    await storage.batches.insert({ ...row, status: 'completed', total: 10, completed: 7, failed: 3 });
+    // The API read the row just before finalize moved the final counts onto it and cleared the chunk rows.
+    const stale = { ...(await storage.batches.getById('batch_race'))!, status: 'finalizing', completed: 0, failed: 0 };
+    const batches = Object.create(storage.batches) as typeof storage.batches;
+    batches.get = async (): Promise<BatchRow> => stale;
+    const service = new BatchesService({ ...storage, batches }, {} as Client, loadConfig({ DATA_DIR: dir }));
+    const object = await service.retrieve('o', 'batch_race');
+    expect(object.status).toBe('completed');
+    expect(object.request_counts).toEqual({ total: 10, completed: 7, failed: 3 });
+  });
+});
