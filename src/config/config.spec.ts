@@ -30,6 +30,11 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses an owner name over 128 characters (it is stored and put in a search attribute)', () => {
+    expect(() => loadConfig({ API_KEYS: `k1:${'o'.repeat(129)}` })).toThrow(/API_KEYS: .*at most 128/);
+    expect(loadConfig({ API_KEYS: `k1:${'o'.repeat(128)}` }).API_KEYS?.get('k1')).toHaveLength(128);
+  });
+
   it('refuses a non-loopback HOST without keys unless told otherwise explicitly', () => {
     expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/HOST: 0\.0\.0\.0 is not loopback/);
     expect(loadConfig({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true' }).HOST).toBe('0.0.0.0');

@@ -3,12 +3,18 @@ import { z } from 'zod';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
-/** `key:owner` (split at the last colon, both sides trimmed and non-empty), or undefined when it is not one. */
+/** The longest owner name: owners are stored on every row and put in the BatchOwner search attribute. */
+const MAX_OWNER_LENGTH = 128;
+
+/**
+ * `key:owner` (split at the last colon, both sides trimmed and non-empty, the owner at most 128 characters), or
+ * undefined when it is not one.
+ */
 function keyOwner(pair: string): [string, string] | undefined {
   const at = pair.lastIndexOf(':');
   const key = pair.slice(0, at).trim();
   const owner = pair.slice(at + 1).trim();
-  return at > 0 && key && owner ? [key, owner] : undefined;
+  return at > 0 && key && owner && owner.length <= MAX_OWNER_LENGTH ? [key, owner] : undefined;
 }
 
 const apiKeys = z
@@ -20,7 +26,10 @@ const apiKeys = z
     for (const pair of raw.split(',')) {
       const parsed = keyOwner(pair);
       if (!parsed) {
-        ctx.addIssue({ code: 'custom', message: 'expected key:owner pairs separated by commas' });
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected key:owner pairs separated by commas (owners at most ${MAX_OWNER_LENGTH} characters)`,
+        });
         return z.NEVER;
       }
       map.set(...parsed);
@@ -172,7 +181,11 @@ function readKeysFile(path: string): Map<string, string> {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     const parsed = keyOwner(line);
-    if (!parsed) throw new ConfigError(`Invalid configuration:\n  API_KEYS_FILE: line ${i + 1} is not key:owner`);
+    if (!parsed) {
+      throw new ConfigError(
+        `Invalid configuration:\n  API_KEYS_FILE: line ${i + 1} is not key:owner (owners at most ${MAX_OWNER_LENGTH} characters)`,
+      );
+    }
     keys.set(...parsed);
   });
   return keys;
