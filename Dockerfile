@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # One image for both processes of the Batch API:
-#   API:    node dist/src/api.js     (default CMD)
-#   worker: node dist/src/worker.js  (override the command)
+#   API:    node dist/src/start-api.js     (default CMD)
+#   worker: node dist/src/start-worker.js  (override the command)
 # Both need TEMPORAL_ADDRESS; see temporal-docker/docker-compose.yml for a complete stack.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -58,4 +58,4 @@ EXPOSE 8000
 
 # No image-level HEALTHCHECK: the same image runs the worker, which serves no HTTP. The compose file
 # probes the API's /readyz instead.
-CMD ["node", "dist/src/api.js"]
+CMD ["node", "dist/src/start-api.js"]

@@ -3,24 +3,31 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { derivedFileId } from '../src/common/ids';
-import { addUsage, emptyUsage, UNFINISHED_STATUSES, type BatchRow, type BatchStatus } from '../src/storage/batch.store';
+import { isFinal, STATUS, type BatchStatus } from '../src/batch-format/status';
+import { addUsage, emptyUsage } from '../src/batch-format/usage';
+import type { BatchRow } from '../src/storage/batch.store';
 import { nowSeconds } from '../src/common/clock';
-import { committedState, emptyChunkState, loadChunkIndex, partsOf, type ChunkState } from './chunk-state';
-import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
-import { isBlank, readLines, stripBom } from './jsonl-lines';
-import { errorLine } from './result-line';
+import {
+  committedState,
+  emptyChunkState,
+  loadChunkIndex,
+  partsOf,
+  type ChunkState,
+} from '../src/batch-format/chunk-state';
+import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
+import type { ActivityDeps } from './deps';
+import { isBlank, readLines, stripBom } from '../src/batch-format/jsonl-lines';
+import { errorLine } from '../src/batch-format/result-line';
 import type { FinalizeInput, FinalizeResult } from './types';
 
 /** Output and error files live 30 days unless the batch asked otherwise. */
 const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
 
-const END: Record<
-  FinalizeInput['outcome'],
-  { from: BatchStatus[]; to: BatchStatus; at: 'completed_at' | 'expired_at' | 'cancelled_at' }
-> = {
-  completed: { from: ['finalizing'], to: 'completed', at: 'completed_at' },
-  expired: { from: ['finalizing'], to: 'expired', at: 'expired_at' },
-  cancelled: { from: ['cancelling'], to: 'cancelled', at: 'cancelled_at' },
+/** The status each outcome ends in, and the status it ends from. */
+const END: Record<FinalizeInput['outcome'], { from: BatchStatus[]; to: BatchStatus }> = {
+  completed: { from: ['finalizing'], to: 'completed' },
+  expired: { from: ['finalizing'], to: 'expired' },
+  cancelled: { from: ['cancelling'], to: 'cancelled' },
 };
 
 /** The error line each unfinished request gets, by how the batch ends. */
@@ -63,7 +70,7 @@ export function makeFinalize(deps: ActivityDeps) {
       await deps.blobs.delete(keys.dir);
     };
     // Already ended (this finalize ran before, or another actor ended the batch): only the clean-up may be left.
-    if (!UNFINISHED_STATUSES.includes(batch.status as BatchStatus)) {
+    if (isFinal(batch.status)) {
       await cleanUp();
       return summary(batch, 0);
     }
@@ -99,7 +106,7 @@ export function makeFinalize(deps: ActivityDeps) {
     const chunkFailed = outcome === 'completed' ? unfinished.n : 0;
     const notValidated = index ? undefined : NOT_VALIDATED[outcome];
     const applied = await deps.batches.transition(batchId, end.from, end.to, {
-      [end.at]: nowSeconds(),
+      [STATUS[end.to].stamp!]: nowSeconds(),
       output_file_id: outputFileId,
       error_file_id: errorFileId,
       completed: states.reduce((n, s) => n + s.completed, 0),

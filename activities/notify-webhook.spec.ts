@@ -1,12 +1,12 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { toBatchObject } from '../src/batches/batch-object';
+import { toBatchObject } from '../src/batch-format/batch-object';
 import type { BatchRow } from '../src/storage/batch.store';
 import { WebhookReceiver } from '../test/support/webhook-receiver';
 import type { ActivityDeps } from './deps';
 import { makeNotifyWebhook, webhookEventId } from './notify-webhook';
-import { WebhookSender } from './webhook-sender';
+import { WebhookSender } from '../src/webhooks/webhook-sender';
 
 const SECRET = 'a-secret-for-the-spec';
 const quiet = new DefaultLogger('ERROR');

@@ -1,12 +1,13 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
-import { toBatchObject, type BatchObject } from '../src/batches/batch-object';
-import type { BatchRow } from '../src/storage/batch.store';
+import { toBatchObject, type BatchObject } from '../src/batch-format/batch-object';
 import { webhookDeliveries } from '../src/metrics/metrics';
 import type { ActivityDeps } from './deps';
-import type { NotifyWebhookInput, NotifyWebhookResult, WebhookEventType } from './types';
-import { retryableWebhookStatus } from './webhook-sender';
+import type { NotifyWebhookInput, NotifyWebhookResult } from './types';
+import { STATUS, statusOfEvent, type WebhookEventType } from '../src/batch-format/status';
+import { nowSeconds } from '../src/common/clock';
+import { retryableWebhookStatus } from '../src/webhooks/webhook-sender';
 
 /** The event a receiver gets: OpenAI's webhook event shape, with the whole Batch under `data`. */
 export interface WebhookEvent {
@@ -16,14 +17,6 @@ export interface WebhookEvent {
   created_at: number;
   data: BatchObject;
 }
-
-/** The status each event announces and the column holding when the batch reached it. */
-const END: Record<WebhookEventType, { status: string; at: keyof BatchRow }> = {
-  'batch.completed': { status: 'completed', at: 'completed_at' },
-  'batch.failed': { status: 'failed', at: 'failed_at' },
-  'batch.expired': { status: 'expired', at: 'expired_at' },
-  'batch.cancelled': { status: 'cancelled', at: 'cancelled_at' },
-};
 
 /** The same id for every attempt and re-delivery of one batch's event, so receivers can de-duplicate. */
 export const webhookEventId = (batchId: string, type: WebhookEventType): string =>
@@ -46,8 +39,8 @@ export function makeNotifyWebhook(deps: ActivityDeps) {
     }
     const batch = await deps.batches.getById(batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
-    const end = END[type];
-    if (batch.status !== end.status) {
+    const status = statusOfEvent(type);
+    if (batch.status !== status) {
       throw ApplicationFailure.create({
         type: 'UnexpectedStatus',
         message: `${type} for ${batchId}, which is ${batch.status}`,
@@ -58,7 +51,7 @@ export function makeNotifyWebhook(deps: ActivityDeps) {
       id: eventId,
       object: 'event',
       type,
-      created_at: Number(batch[end.at] ?? Math.floor(Date.now() / 1000)),
+      created_at: Number(batch[STATUS[status].stamp!] ?? nowSeconds()),
       data: toBatchObject(batch),
     };
     const ctx = Context.current();

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../src/config/config';
 import { openStorage, type Storage } from '../src/storage/storage';
-import { activityDeps } from '../src/worker/batch-worker';
+import { activityDeps } from '../src/worker/activity-deps';
 import { UpstreamSimulator } from '../test/support/upstream-simulator';
-import { committedState, partsOf } from './chunk-state';
-import { batchKeys, type ActivityDeps, type ChunkIndex } from './deps';
+import { committedState, partsOf } from '../src/batch-format/chunk-state';
+import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
+import type { ActivityDeps } from './deps';
 import { makeProcessChunk } from './process-chunk';
 import type { ProcessChunkResult } from './types';
 

@@ -1,6 +1,6 @@
 import { log } from '@temporalio/activity';
 import { cancelsResignalled, strandedBatchesRepaired } from '../src/metrics/metrics';
-import { UNFINISHED_STATUSES, type BatchStatus } from '../src/storage/batch.store';
+import { isFinal } from '../src/batch-format/status';
 import { forEachRow } from './for-each-row';
 import type { MaintenanceDeps, RepairStrandedBatchesInput, RepairStrandedBatchesResult } from './maintenance';
 
@@ -35,7 +35,7 @@ export function makeRepairStrandedBatches(deps: MaintenanceDeps) {
         if (workflow === 'missing' && batch.in_progress_at === null) return;
         // Read again: a workflow that just completed has written its end status first.
         const current = await deps.batches.getById(batch.id);
-        if (!current || !UNFINISHED_STATUSES.includes(current.status as BatchStatus)) return;
+        if (!current || isFinal(current.status)) return;
         const reason = workflow === 'missing' ? 'is gone' : `was ${workflow}`;
         if (await deps.startRepair(current, reason)) {
           result.repaired++;

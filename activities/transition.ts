@@ -2,15 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { BatchPatch } from '../src/storage/batch.store';
 import { nowSeconds } from '../src/common/clock';
 import type { ActivityDeps } from './deps';
-import type { BatchStatusName, TransitionInput, TransitionResult } from './types';
-
-/** The timestamp column each status sets when entered. */
-const STAMP: Partial<Record<BatchStatusName, keyof BatchPatch>> = {
-  in_progress: 'in_progress_at',
-  finalizing: 'finalizing_at',
-  failed: 'failed_at',
-  cancelling: 'cancelling_at',
-};
+import { STATUS, type BatchStatus } from '../src/batch-format/status';
+import type { TransitionInput, TransitionResult } from './types';
 
 /**
  * Builds the transition activity: a compare-and-set on the status, so API and workflow writes never undo each other.
@@ -20,8 +13,8 @@ const STAMP: Partial<Record<BatchStatusName, keyof BatchPatch>> = {
 export function makeTransition(deps: ActivityDeps) {
   return async function transition(input: TransitionInput): Promise<TransitionResult> {
     const patch: BatchPatch = {};
-    const stamp = STAMP[input.to];
-    if (stamp) (patch as Record<string, number>)[stamp] = nowSeconds();
+    const stamp = STATUS[input.to].stamp;
+    if (stamp) patch[stamp] = nowSeconds();
     if (input.total !== undefined) patch.total = input.total;
     if (input.model !== undefined) patch.model = input.model;
     if (input.error)
@@ -29,7 +22,7 @@ export function makeTransition(deps: ActivityDeps) {
     const applied = await deps.batches.transition(input.batchId, input.from, input.to, patch);
     const batch = await deps.batches.getById(input.batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: input.batchId, nonRetryable: true });
-    const status = batch.status as BatchStatusName;
+    const status = batch.status as BatchStatus;
     return { applied: applied || status === input.to, status };
   };
 }

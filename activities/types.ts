@@ -1,9 +1,9 @@
 // Inputs and results of the batch activities. Only ids, counts and offsets: never a request or response body,
 // so nothing large ever enters workflow history.
 
-/** The statuses a workflow-driven transition names (contract.md, Lifecycle). */
-export type BatchStatusName =
-  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
+import type { BatchStatus, WebhookEventType } from '../src/batch-format/status';
+
+export type { BatchStatus, WebhookEventType } from '../src/batch-format/status';
 
 /** Names one batch. */
 export interface BatchRef {
@@ -29,8 +29,8 @@ export interface ValidateInputResult {
 /** A compare-and-set status change. */
 export interface TransitionInput {
   batchId: string;
-  from: BatchStatusName[];
-  to: BatchStatusName;
+  from: BatchStatus[];
+  to: BatchStatus;
   /** Set with the move to in_progress. */
   total?: number;
   model?: string | null;
@@ -41,7 +41,7 @@ export interface TransitionInput {
 /** Whether the batch now has the target status (set by this call or an earlier run of it), and its status. */
 export interface TransitionResult {
   applied: boolean;
-  status: BatchStatusName;
+  status: BatchStatus;
 }
 
 /** One chunk of a batch. */
@@ -64,14 +64,11 @@ export interface FinalizeInput {
 
 /** The end status written. */
 export interface FinalizeResult {
-  status: BatchStatusName;
+  status: BatchStatus;
   completed: number;
   failed: number;
   unfinished: number;
 }
-
-/** The webhook events a batch sends, one per end state. */
-export type WebhookEventType = 'batch.completed' | 'batch.failed' | 'batch.expired' | 'batch.cancelled';
 
 /** Announces a batch's end state, which the store already holds. */
 export interface NotifyWebhookInput {

@@ -1,9 +1,10 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { batchKeys, type ActivityDeps, type ChunkIndex, type ChunkSpec } from './deps';
-import { checkLine, embeddingInputs, parseLine, quote, type LineError } from './input-line';
-import { isBlank, readLineBatches, stripBom } from './jsonl-lines';
-import type { BatchStatus } from '../src/storage/batch.store';
+import { batchKeys, type ChunkIndex, type ChunkSpec } from '../src/batch-format/blob-layout';
+import type { ActivityDeps } from './deps';
+import { checkLine, embeddingInputs, parseLine, quote, type LineError } from '../src/batch-format/input-line';
+import { isBlank, readLineBatches, stripBom } from '../src/batch-format/jsonl-lines';
+import type { BatchStatus } from '../src/batch-format/status';
 import type { BatchRef, ValidateInputResult } from './types';
 
 /** At most this many errors are reported, ... */

@@ -5,8 +5,8 @@ const DIST = join(__dirname, '..');
 
 /** Entry points of the compiled processes the bench spawns. */
 export const ENTRY = {
-  api: join(DIST, 'src', 'api.js'),
-  worker: join(DIST, 'src', 'worker.js'),
+  api: join(DIST, 'src', 'start-api.js'),
+  worker: join(DIST, 'src', 'start-worker.js'),
   simulator: join(DIST, 'bench', 'sim-process.js'),
   bareFastify: join(DIST, 'bench', 'bare-fastify.js'),
 };

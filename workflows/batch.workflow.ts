@@ -8,7 +8,7 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { BatchStatusName, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
+import type { BatchStatus, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
 import { fileActivities, transition } from './activities';
 import { runUntilStopped, startWindowTimer, type WindowTimer } from './chunk-window';
 import { describe, initialProgress, type BatchProgress } from './progress';
@@ -34,7 +34,7 @@ export interface BatchWorkflowInput {
 }
 
 /** What the workflow returns: finalize's summary, or the status the batch ended with otherwise. */
-export type BatchWorkflowResult = FinalizeResult | { status: BatchStatusName };
+export type BatchWorkflowResult = FinalizeResult | { status: BatchStatus };
 
 /** Asks the batch to stop: in-flight chunks are cancelled, finished results are kept. */
 export const cancelSignal = defineSignal('cancel');
@@ -43,7 +43,7 @@ export const progressQuery = defineQuery<BatchProgress>('progress');
 
 /** The completion window covers validation (batches started with `expiresAtMs`). */
 const WINDOW_COVERS_VALIDATION = 'window-covers-validation';
-const FINAL: readonly BatchStatusName[] = ['completed', 'failed', 'expired', 'cancelled'];
+const FINAL: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 type Outcome = FinalizeInput['outcome'];
 
@@ -65,7 +65,7 @@ async function runBatch(
 ): Promise<BatchWorkflowResult> {
   const { validateInput, finalize } = fileActivities(heartbeatTimeoutMs);
   const progress = initialProgress();
-  const enter = (status: BatchStatusName) => {
+  const enter = (status: BatchStatus) => {
     progress.status = status;
     upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
     setCurrentDetails(describe(progress));
@@ -86,7 +86,7 @@ async function runBatch(
   const validation = window
     ? await validateWithin(window, () => validateInput({ batchId }))
     : await validateInput({ batchId });
-  const announce = (status: BatchStatusName, webhooks?: boolean) => announceEnd(batchId, status, webhooks);
+  const announce = (status: BatchStatus, webhooks?: boolean) => announceEnd(batchId, status, webhooks);
   /** The end status is in the store once finalize returns: shown at once, then announced to the webhook. */
   const end = async (result: FinalizeResult, webhooks?: boolean): Promise<FinalizeResult> => {
     enter(result.status);
@@ -187,7 +187,7 @@ function resumedFinalizeOutcome(validation: ValidateInputResult): Outcome {
 }
 
 /** The batch already ended in the store (another actor ended it, or this run was reset): nothing is left to do. */
-function settled(status: BatchStatusName, enter: (s: BatchStatusName) => void): BatchWorkflowResult {
+function settled(status: BatchStatus, enter: (s: BatchStatus) => void): BatchWorkflowResult {
   enter(status);
   return { status };
 }

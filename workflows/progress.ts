@@ -1,8 +1,8 @@
-import type { BatchStatusName } from '../activities/types';
+import type { BatchStatus } from '../activities/types';
 
 /** What the progress query answers. */
 export interface BatchProgress {
-  status: BatchStatusName;
+  status: BatchStatus;
   total: number;
   completed: number;
   failed: number;

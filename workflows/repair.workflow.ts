@@ -1,5 +1,5 @@
 import { upsertSearchAttributes } from '@temporalio/workflow';
-import type { BatchStatusName } from '../activities/types';
+import type { BatchStatus } from '../activities/types';
 import { fileActivities, transition } from './activities';
 import type { BatchWorkflowResult } from './batch.workflow';
 import { BATCH_STATUS } from './search-attributes';
@@ -31,9 +31,9 @@ export async function repairBatchWorkflow({
   webhooks,
 }: RepairBatchWorkflowInput): Promise<BatchWorkflowResult> {
   const { finalize } = fileActivities(heartbeatTimeoutMs);
-  const enter = (status: BatchStatusName) => upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
+  const enter = (status: BatchStatus) => upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
   const found = await transition({ batchId, from: ['in_progress'], to: 'cancelling' });
-  let status: BatchStatusName = found.status;
+  let status: BatchStatus = found.status;
   if (found.status === 'validating') {
     const failed = await transition({
       batchId,

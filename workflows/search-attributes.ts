@@ -8,3 +8,6 @@ export const BATCH_ENDPOINT = defineSearchAttributeKey('BatchEndpoint', SearchAt
 export const BATCH_MODEL = defineSearchAttributeKey('BatchModel', SearchAttributeType.KEYWORD);
 /** The tenant that owns the batch. */
 export const BATCH_OWNER = defineSearchAttributeKey('BatchOwner', SearchAttributeType.KEYWORD);
+
+/** Every batch search attribute: registered at start (dev server flags, or the operator API). */
+export const BATCH_SEARCH_ATTRIBUTE_KEYS = [BATCH_STATUS, BATCH_ENDPOINT, BATCH_MODEL, BATCH_OWNER] as const;

@@ -1,6 +1,6 @@
 import { ActivityFailure, isCancellation, log, proxyActivities } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities';
-import type { BatchStatusName, WebhookEventType } from '../activities/types';
+import type { BatchStatus, WebhookEventType } from '../activities/types';
 
 // Deliveries are retried for a day. The activity chooses each delay itself (WEBHOOK_RETRY_*, Retry-After), so
 // this policy's intervals apply only when a worker is lost during an attempt.
@@ -10,7 +10,7 @@ const { notifyWebhook } = proxyActivities<BatchActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 hour' },
 });
 
-const EVENTS: Partial<Record<BatchStatusName, WebhookEventType>> = {
+const EVENTS: Partial<Record<BatchStatus, WebhookEventType>> = {
   completed: 'batch.completed',
   failed: 'batch.failed',
   expired: 'batch.expired',
@@ -22,7 +22,7 @@ const EVENTS: Partial<Record<BatchStatusName, WebhookEventType>> = {
  * without one schedules nothing here, so its command sequence (and its recorded histories) stay as they were.
  * A delivery that gives up is logged; it never changes how the batch ended.
  */
-export async function announceEnd(batchId: string, status: BatchStatusName, webhooks?: boolean): Promise<void> {
+export async function announceEnd(batchId: string, status: BatchStatus, webhooks?: boolean): Promise<void> {
   const type = EVENTS[status];
   if (!webhooks || !type) return;
   try {

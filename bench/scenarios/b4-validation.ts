@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { makeValidateInput } from '../../activities/validate-input';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadConfig } from '../../src/config/config';
-import { activityDeps } from '../../src/worker/batch-worker';
+import { activityDeps } from '../../src/worker/activity-deps';
 import type { ValidateInputResult } from '../../activities/types';
 import { openStorage, type Storage } from '../../src/storage/storage';
 import { parseJsonlFile } from '../bare-parse';

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { ApiKeys } from '../common/api-keys';
-import type { BatchObject } from './batch-object';
+import type { BatchObject } from '../batch-format/batch-object';
 import type { BatchesService } from './batches.service';
 
 /**

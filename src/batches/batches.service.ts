@@ -5,12 +5,13 @@ import { createHash } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError } from '../common/errors';
 import { newBatchId } from '../common/ids';
-import { UNFINISHED_STATUSES, newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
+import { CANCELLABLE_STATUSES, isFinal, STATUS, type BatchStatus } from '../batch-format/status';
+import { newValidatingBatch, type BatchRow, type NewBatch } from '../storage/batch.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { startBatchWorkflow } from '../temporal/batch-workflow-start';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
-import { LIVE_STATUSES, toBatchObject, type BatchObject } from './batch-object';
+import { toBatchObject, type BatchObject } from '../batch-format/batch-object';
 import type { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
 import { nowSeconds } from '../common/clock';
 
@@ -110,7 +111,7 @@ export class BatchesService {
     const row = await this.getRow(owner, id);
     const object = await this.present(row);
     // Once a batch has left the unfinished statuses, its row no longer changes.
-    if (!(UNFINISHED_STATUSES as readonly string[]).includes(row.status)) {
+    if (isFinal(row.status)) {
       if (this.finished.size >= FINISHED_CACHE_SIZE) this.finished.delete(this.finished.keys().next().value!);
       this.finished.set(id, { owner, object: Object.freeze(object) });
     }
@@ -124,7 +125,7 @@ export class BatchesService {
   }
 
   private async present(row: BatchRow): Promise<BatchObject> {
-    if (!LIVE_STATUSES.has(row.status)) return toBatchObject(row);
+    if (!STATUS[row.status as BatchStatus].live) return toBatchObject(row);
     const live = await this.storage.batches.liveProgress(row.id);
     if (live) return toBatchObject(row, live);
     // No chunk rows: none has checkpointed yet, or finalize ended the batch between the two reads (it moves the counts
@@ -146,7 +147,7 @@ export class BatchesService {
    */
   async cancel(owner: string, id: string): Promise<BatchObject> {
     const row = await this.getRow(owner, id);
-    const applied = await this.storage.batches.transition(id, ['validating', 'in_progress'], 'cancelling', {
+    const applied = await this.storage.batches.transition(id, CANCELLABLE_STATUSES, 'cancelling', {
       cancelling_at: nowSeconds(),
     });
     if (applied) {

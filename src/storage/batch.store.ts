@@ -1,13 +1,8 @@
 import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { UNFINISHED_STATUSES, type BatchStatus } from '../batch-format/status';
+import { addUsage, emptyUsage, type Usage } from '../batch-format/usage';
 import { idLookups, prepared } from './prepared';
 import type { BatchTable, Database } from './schema';
-
-/** The batch status enum (contract.md, Lifecycle). */
-export type BatchStatus =
-  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
-
-/** Statuses of a batch that has not ended: its workflow may still read the input file. */
-export const UNFINISHED_STATUSES: BatchStatus[] = ['validating', 'in_progress', 'finalizing', 'cancelling'];
 
 /** A stored batch row. */
 export type BatchRow = Selectable<BatchTable>;
@@ -50,15 +45,6 @@ export function newValidatingBatch(fields: NewBatchFields): NewBatch {
   };
 }
 
-/** Token usage as the Batch object reports it. */
-export interface Usage {
-  input_tokens: number;
-  input_tokens_details: { cached_tokens: number };
-  output_tokens: number;
-  output_tokens_details: { reasoning_tokens: number };
-  total_tokens: number;
-}
-
 /** Progress of the requests that have a final answer. */
 export interface Progress {
   completed: number;
@@ -78,25 +64,6 @@ const checkpointColumns = (c: Checkpoint) => ({
   usage: JSON.stringify(c.usage),
   state: c.state,
 });
-
-/** Zero usage. */
-export const emptyUsage = (): Usage => ({
-  input_tokens: 0,
-  input_tokens_details: { cached_tokens: 0 },
-  output_tokens: 0,
-  output_tokens_details: { reasoning_tokens: 0 },
-  total_tokens: 0,
-});
-
-/** Adds `b` into `a`. */
-export function addUsage(a: Usage, b: Usage): Usage {
-  a.input_tokens += b.input_tokens;
-  a.input_tokens_details.cached_tokens += b.input_tokens_details.cached_tokens;
-  a.output_tokens += b.output_tokens;
-  a.output_tokens_details.reasoning_tokens += b.output_tokens_details.reasoning_tokens;
-  a.total_tokens += b.total_tokens;
-  return a;
-}
 
 /** Batch rows and their per-chunk progress. Status changes are compare-and-set on the current status. */
 export class BatchStore {
@@ -181,7 +148,12 @@ export class BatchStore {
   }
 
   /** Sets `to` (and the patch) only if the status is one of `from`; true when it did. */
-  async transition(id: string, from: BatchStatus[], to: BatchStatus, patch: BatchPatch = {}): Promise<boolean> {
+  async transition(
+    id: string,
+    from: readonly BatchStatus[],
+    to: BatchStatus,
+    patch: BatchPatch = {},
+  ): Promise<boolean> {
     const result = await this.db
       .updateTable('batches')
       .set({ ...patch, status: to })

@@ -1,5 +1,5 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
-import { UNFINISHED_STATUSES } from './batch.store';
+import { UNFINISHED_STATUSES } from '../batch-format/status';
 import { idLookups } from './prepared';
 import type { Database, FileTable } from './schema';
 

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase } from '../../test/support/test-database';
-import { emptyUsage, newValidatingBatch, type Checkpoint, type Progress } from './batch.store';
+import { emptyUsage } from '../batch-format/usage';
+import { newValidatingBatch, type Checkpoint, type Progress } from './batch.store';
 import type { NewFile } from './file.store';
 import { openStorage, type Storage } from './storage';
 

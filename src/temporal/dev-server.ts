@@ -2,7 +2,7 @@ import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BATCH_SEARCH_ATTRIBUTES } from './search-attributes';
+import { BATCH_SEARCH_ATTRIBUTES } from './register-search-attributes';
 
 /** How to run the embedded Temporal dev server. */
 export interface DevServerOptions {

@@ -3,8 +3,13 @@ import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppConfig } from '../config/config';
 import { serveMetrics } from '../metrics/metrics-server';
-import type { RoutingTable } from '../config/upstreams';
-import { CONCURRENCY_DEMAND, ConcurrencyBroker, type DemandMessage, type ShareChange } from './concurrency-broker';
+import type { RoutingTable } from '../upstream/routing';
+import {
+  CONCURRENCY_DEMAND,
+  ConcurrencyBroker,
+  type DemandMessage,
+  type ShareChange,
+} from '../upstream/concurrency-broker';
 
 /** Message from a worker process once it polls. */
 export const WORKER_READY = 'worker-ready';

@@ -12,12 +12,12 @@ import { UpstreamSimulator } from '../support/upstream-simulator';
 
 const root = join(__dirname, '..', '..');
 
-/** Runs `npm start`'s entry (the built dist/src/main.js) and waits until /readyz answers. */
+/** Runs `npm start`'s entry (the built dist/src/start.js) and waits until /readyz answers. */
 async function start(
   env: Record<string, string>,
   port: number,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
+  const child = spawn(process.execPath, [join(root, 'dist/src/start.js')], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

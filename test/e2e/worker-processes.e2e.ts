@@ -161,7 +161,7 @@ describe('the WORKER_PROCESSES supervisor stopping early', () => {
   /** Starts the supervisor without waiting for it; records the pids of its children while it runs. */
   async function startSupervisor(env: Record<string, string>) {
     const { child, output } = await spawnEntry(
-      'worker',
+      'start-worker',
       {
         ...envFor(stack.config),
         LOG_LEVEL: 'warn',

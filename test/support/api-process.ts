@@ -6,10 +6,10 @@ export interface ApiProcess extends EntryProcess {
   baseURL: string;
 }
 
-/** Starts `node dist/src/api.js` with `config` (plus `env`) on `port` and waits until it listens. */
+/** Starts `node dist/src/start-api.js` with `config` (plus `env`) on `port` and waits until it listens. */
 export async function spawnApi(config: AppConfig, port: number, env: Record<string, string> = {}): Promise<ApiProcess> {
   const api = await spawnEntry(
-    'api',
+    'start-api',
     { ...envFor(config), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     'API listening',
   );

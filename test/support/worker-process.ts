@@ -61,7 +61,7 @@ export async function spawnEntry(
   };
 }
 
-/** Starts `node dist/src/worker.js` with `config` (plus `env`) and waits until it polls. */
+/** Starts `node dist/src/start-worker.js` with `config` (plus `env`) and waits until it polls. */
 export function spawnWorker(config: AppConfig, env: Record<string, string> = {}): Promise<WorkerProcess> {
-  return spawnEntry('worker', { ...envFor(config), LOG_LEVEL: 'warn', ...env }, 'worker polling');
+  return spawnEntry('start-worker', { ...envFor(config), LOG_LEVEL: 'warn', ...env }, 'worker polling');
 }

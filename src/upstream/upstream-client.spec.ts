@@ -1,4 +1,4 @@
-import { UpstreamSimulator } from '../test/support/upstream-simulator';
+import { UpstreamSimulator } from '../../test/support/upstream-simulator';
 import { RateLimiter } from './rate-limiter';
 import { UpstreamAbortedError, UpstreamClient } from './upstream-client';
 
@@ -36,7 +36,7 @@ describe('UpstreamClient against a real HTTP simulator', () => {
     );
     expect(result).toMatchObject({ kind: 'response', status: 200, attempts: 2 });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
-    expect(client.limiter.limit).toBe(4);
+    expect(client.stats().limit).toBe(4);
   });
 
   it('calls onBackoff before every wait between attempts, and never for a first answer', async () => {
@@ -96,7 +96,7 @@ describe('UpstreamClient against a real HTTP simulator', () => {
       { kind: 'response', status: 200, attempts: 2 },
     ]);
     // The second and third waited for the only slot.
-    expect(one.limiter.inFlight).toBe(0);
+    expect(one.stats().inFlight).toBe(0);
     await one.close();
   });
 
@@ -112,7 +112,7 @@ describe('UpstreamClient against a real HTTP simulator', () => {
     expect(await inFlight).toBeInstanceOf(UpstreamAbortedError);
     expect(await waiting).toBeInstanceOf(UpstreamAbortedError);
     expect(sim.calls('ab-2')).toBe(0);
-    expect(one.limiter.inFlight).toBe(0);
+    expect(one.stats().inFlight).toBe(0);
     await one.close();
   });
 

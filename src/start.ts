@@ -6,7 +6,7 @@ import { loadConfig, type AppConfig } from './config/config';
 import { closeApi, runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { TemporalDevServer } from './temporal/dev-server';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { ensureSearchAttributes } from './temporal/register-search-attributes';
 import { ensureTemporalCli } from './temporal/temporal-cli';
 import { startBatchWorker } from './worker/batch-worker';
 

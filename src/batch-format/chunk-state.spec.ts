@@ -1,5 +1,5 @@
-import { emptyUsage } from '../src/storage/batch.store';
-import type { BlobAppender } from '../src/storage/blob.store';
+import { emptyUsage } from './usage';
+import type { BlobAppender } from '../storage/blob.store';
 import { ChunkWriter, emptyChunkState, type ChunkState } from './chunk-state';
 import type { ResultLine } from './result-line';
 

@@ -1,16 +1,17 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { ensureSearchAttributes } from './temporal/register-search-attributes';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, type AppConfig } from './config/config';
-import { loadRouting, shareRouting, type RoutingTable } from './config/upstreams';
+import { loadRouting, splitRouting, type RoutingTable } from './upstream/routing';
 import { runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { serveMetrics } from './metrics/metrics-server';
 import { runWorkerProcesses, WORKER_READY, WORKER_SHUTDOWN } from './worker/worker-processes';
-import { startBatchWorker, type WorkerShare } from './worker/batch-worker';
-import { ConcurrencyReporter } from './worker/concurrency-reporter';
+import type { WorkerProcessSetup } from './worker/activity-deps';
+import { startBatchWorker } from './worker/batch-worker';
+import { ConcurrencyReporter } from './upstream/concurrency-reporter';
 
 /**
  * `npm run start:worker`: a worker alone, against TEMPORAL_ADDRESS. With WORKER_PROCESSES=N this process is the
@@ -19,7 +20,7 @@ import { ConcurrencyReporter } from './worker/concurrency-reporter';
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required for start:worker (e.g. 127.0.0.1:7233)');
-  if (cluster.isWorker) return runWorker(config, workerShare(config));
+  if (cluster.isWorker) return runWorker(config, workerProcessSetup(config));
   // The worker's native connection, so a worker process never loads the gRPC-js client.
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
@@ -28,13 +29,13 @@ async function main(): Promise<void> {
   // Refuse limits that cannot be split before starting anything, and migrate once rather than in every process.
   // The table read here is the one every process routes by.
   const routing = loadRouting(config);
-  shareRouting(routing, 0, config.WORKER_PROCESSES);
+  splitRouting(routing, 0, config.WORKER_PROCESSES);
   await (await openStorage(config)).close();
   await runWorkerProcesses(config, routing);
 }
 
 /** This cluster worker's place among the WORKER_PROCESSES, from the variable the supervisor sets. */
-function workerShare(config: AppConfig): WorkerShare {
+function workerProcessSetup(config: AppConfig): WorkerProcessSetup {
   const index = Number(process.env.WORKER_PROCESS_INDEX);
   if (!Number.isInteger(index) || index < 0 || index >= config.WORKER_PROCESSES) {
     throw new Error(`WORKER_PROCESS_INDEX must be 0..${config.WORKER_PROCESSES - 1}, got ${index}`);
@@ -49,18 +50,18 @@ function workerShare(config: AppConfig): WorkerShare {
   };
 }
 
-async function runWorker(config: AppConfig, share?: WorkerShare): Promise<void> {
+async function runWorker(config: AppConfig, setup?: WorkerProcessSetup): Promise<void> {
   // A supervised process listens to its supervisor before anything else: a shutdown asked for during start is
   // acted on once the worker is up, and metrics requests are answered from the first moment.
-  const reporter = share ? new ConcurrencyReporter((m) => process.connected && process.send?.(m)) : undefined;
+  const reporter = setup ? new ConcurrencyReporter((m) => process.connected && process.send?.(m)) : undefined;
   const told = reporter ? listenToSupervisor(reporter) : undefined;
   const storage = await openStorage(config);
-  const worker = await startBatchWorker(config, storage, undefined, share);
+  const worker = await startBatchWorker(config, storage, undefined, setup);
   reporter?.attach(worker.router);
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  if (share) {
+  if (setup) {
     // Said before the supervisor hears it, so this line comes out before the supervisor's own "polling" line.
-    console.log(`worker process ${share.index + 1} of ${share.count} (pid ${process.pid}) ready`);
+    console.log(`worker process ${setup.index + 1} of ${setup.count} (pid ${process.pid}) ready`);
     process.send?.({ type: WORKER_READY });
   } else {
     if (config.WORKER_METRICS_PORT) metrics = await serveMetrics(config.HOST, config.WORKER_METRICS_PORT);

@@ -1,4 +1,4 @@
-import type { UpstreamRouter } from '../../activities/upstream-router';
+import type { UpstreamRouter } from './upstream-router';
 import { CONCURRENCY_SHARE, CONCURRENCY_DEMAND, type DemandMessage, type ShareMessage } from './concurrency-broker';
 
 /** How often a supervised worker process tells its supervisor what it could use (only when that changed). */
@@ -53,12 +53,12 @@ export class ConcurrencyReporter {
   private report(): void {
     const message: DemandMessage = { type: CONCURRENCY_DEMAND, upstreams: {} };
     for (const client of this.router!.all()) {
-      const { limiter } = client;
+      const stats = client.stats();
       message.upstreams[client.name] = {
-        share: limiter.share,
+        share: stats.share,
         seq: this.seq.get(client.name) ?? 0,
-        inFlight: limiter.inFlight,
-        demand: Math.min(limiter.inFlight + limiter.queued, limiter.allowance),
+        inFlight: stats.inFlight,
+        demand: Math.min(stats.inFlight + stats.queued, stats.allowance),
       };
     }
     const text = JSON.stringify(message.upstreams);

@@ -1,23 +1,17 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
+import { retryAfterMs } from '../common/backoff';
 import { listenAbort, unlistenAbort } from './abort-hub';
+import type { UpstreamResponse } from './answer';
 
-/** Called once with the answer, or with undici's error. */
-export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
-
-/** An upstream's whole answer: status, the two headers the batch uses, and the body bytes. */
-export interface Answer {
-  status: number;
-  requestId: string | null;
-  retryAfter: string | undefined;
-  body: Buffer;
-}
+/** Called once with the upstream's response, or with undici's error. */
+export type AnswerCallback = (err: Error | null, answer?: UpstreamResponse) => void;
 
 const X_REQUEST_ID = 'x-request-id';
 const RETRY_AFTER = 'retry-after';
 
 /**
- * Collects one response for `Dispatcher.dispatch`. undici's `request()` wraps every response in an async resource
+ * Collects one response for `Dispatcher.dispatch` as an {@link UpstreamResponse}. undici's `request()` wraps every response in an async resource
  * and a Readable stream and parses every header into an object; a batch needs the status, two headers and the
  * body, so this handler keeps only those (a B1 profile showed undici's request path and its garbage among the
  * largest costs per request). Errors are undici's own, as `request()` would reject with.
@@ -81,7 +75,9 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    this.settle(null, { status: this.status, requestId: this.requestId, retryAfter: this.retryAfter, body });
+    const response: UpstreamResponse = { kind: 'response', status: this.status, requestId: this.requestId, body };
+    if (this.retryAfter !== undefined) response.retryAfterMs = retryAfterMs(this.retryAfter);
+    this.settle(null, response);
   }
 
   onError(err: Error): void {
@@ -100,7 +96,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
    * the handler's own onError, which a settled handler ignores, so the failure would vanish (and whoever waits on the
    * callback would wait forever); from a microtask it is an uncaught exception like any other.
    */
-  private settle(err: Error | null, answer?: Answer): void {
+  private settle(err: Error | null, answer?: UpstreamResponse): void {
     const done = this.done!;
     this.settled = true;
     this.done = undefined;

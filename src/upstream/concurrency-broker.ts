@@ -1,4 +1,4 @@
-import { shareOf } from '../config/upstreams';
+import { shareOf } from './routing';
 
 /** Message from a worker process: per upstream, its share as it applies it, what it holds, and what it could use. */
 export const CONCURRENCY_DEMAND = 'concurrency-demand';

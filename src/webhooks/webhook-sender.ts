@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { AppConfig } from '../src/config/config';
-import { retryAfterMs } from './upstream-client';
+import type { AppConfig } from '../config/config';
+import { backoffMs, retryAfterMs } from '../common/backoff';
 
 /** Where events go, how they are signed, and how hard to retry (WEBHOOK_* settings). */
 export interface WebhookOptions {
@@ -77,12 +77,11 @@ export class WebhookSender {
     return { status: res.statusCode, retryAfterMs: retryAfterMs(res.headers['retry-after']) };
   }
 
-  /** The wait before attempt `attempt + 1`: Retry-After when given, else doubling with jitter, capped. */
+  /** The wait before attempt `attempt + 1`: Retry-After when given (at least the initial wait), else doubling with jitter, capped. */
   retryDelayMs(attempt: number, retryAfter?: number): number {
     const { retryInitialMs, retryMaxMs } = this.options;
-    if (retryAfter !== undefined) return Math.min(retryMaxMs, Math.max(retryAfter, retryInitialMs));
-    const exp = Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt - 1, 30));
-    return Math.round(exp / 2 + Math.random() * (exp / 2));
+    const policy = { baseMs: retryInitialMs, maxMs: retryMaxMs, minRetryAfterMs: retryInitialMs };
+    return Math.round(backoffMs(policy, attempt, retryAfter));
   }
 
   /** Closes pooled connections. */

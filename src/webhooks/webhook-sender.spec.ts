@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
-import { loadConfig } from '../src/config/config';
-import { verifyWebhook, WebhookReceiver } from '../test/support/webhook-receiver';
+import { loadConfig } from '../config/config';
+import { verifyWebhook, WebhookReceiver } from '../../test/support/webhook-receiver';
 import { signWebhook, WebhookSender } from './webhook-sender';
 
 const PLAIN = 'a-plain-secret-of-some-length';

@@ -1,4 +1,4 @@
-import type { RoutingTable } from '../src/config/upstreams';
+import type { RoutingTable } from './routing';
 import { UpstreamClient } from './upstream-client';
 
 /** Retry settings shared by every upstream. */

@@ -10,8 +10,10 @@ import {
   upstreamRetries,
   type HistogramSlot,
   type TallySlot,
-} from '../src/metrics/metrics';
-import type { Usage } from '../src/storage/batch.store';
+} from '../metrics/metrics';
+import type { Usage } from '../batch-format/usage';
+import { backoffMs, type BackoffPolicy } from '../common/backoff';
+import type { UpstreamAnswer, UpstreamFailure } from './answer';
 import { RateLimiter } from './rate-limiter';
 
 /** Where requests go and how hard to push. */
@@ -48,22 +50,25 @@ export interface SendOptions {
   onBackoff?: () => void;
 }
 
-/** The final answer for one request: an HTTP response, or a failure with no response. */
-export type UpstreamResult =
-  | { kind: 'response'; status: number; requestId: string | null; body: Buffer; attempts: number }
-  | { kind: 'error'; code: string; message: string; attempts: number };
+/** An upstream's concurrency as it stands. */
+export interface UpstreamStats {
+  /** Requests holding a slot. */
+  inFlight: number;
+  /** Requests waiting for a slot. */
+  queued: number;
+  /** The concurrency this process may use now: the AIMD allowance within its share. */
+  limit: number;
+  /** This process's share of the upstream's concurrency (all of it for a single process). */
+  share: number;
+  /** The AIMD allowance, whatever the share. */
+  allowance: number;
+}
 
-/** Called once with a request's final result, or with an error (UpstreamAbortedError when the chunk's signal aborted). */
-export type SendCallback = (err: Error | null, result?: UpstreamResult) => void;
+/** Called once with a request's final answer, or with an error (UpstreamAbortedError when the chunk's signal aborted). */
+export type SendCallback = (err: Error | null, answer?: UpstreamAnswer) => void;
 
-/** What one attempt came to: an HTTP answer (with its Retry-After in ms) or a failure with no answer. */
-type Outcome =
-  | { kind: 'response'; status: number; requestId: string | null; body: Buffer; retryAfter: number | undefined }
-  | { kind: 'error'; code: string; message: string; connectFailed: boolean };
-type OutcomeCallback = (err: Error | null, outcome?: Outcome) => void;
-
-/** After an attempt: the final result, or the next attempt's number and the wait before it. */
-type Verdict = { result: UpstreamResult } | { next: number; waitMs: number };
+/** After an attempt: its answer is final (`attempts` set), or the next attempt's number and the wait before it. */
+type Verdict = { final: UpstreamAnswer } | { next: number; waitMs: number };
 
 /** This upstream's metric slots for one model. */
 interface ModelSlots {
@@ -111,30 +116,21 @@ const TROUBLE_WORDS: Record<string, string> = {
   upstream_unreachable: 'unreachable: waiting for it',
 };
 
-/** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
-export function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
 /**
  * Sends batch requests upstream over a keep-alive pool, with a shared AIMD concurrency limit, retrying 429
  * (honouring Retry-After), 5xx, timeouts and resets with exponential backoff; other 4xx are final at once.
  */
 export class UpstreamClient {
-  readonly limiter: ConcurrencyLimiter;
+  /** In-flight requests: the AIMD limit within this process's share of the upstream's concurrency. */
+  private readonly limiter: ConcurrencyLimiter;
   /**
    * Bounds the requests prepared for this upstream (parsed, waiting for a slot or in flight) to the process's
    * concurrency share plus the upstream's concurrency (twice the concurrency for a single process), shared by every
    * chunk in the process and served round-robin by batch: enough waiting to refill every slot the moment it frees,
    * and to show the supervisor there is work for the whole concurrency, without each chunk queueing a full window of
-   * parsed requests.
+   * parsed requests. Chunks take it with {@link tryAdmit} / {@link admit} and give it back with {@link leave}.
    */
-  readonly admission: ConcurrencyLimiter;
+  private readonly admission: ConcurrencyLimiter;
   private readonly rpm?: RateLimiter;
   private readonly tpm?: RateLimiter;
   private readonly pool: Pool;
@@ -146,6 +142,8 @@ export class UpstreamClient {
   private lastContact = Date.now();
   private readonly models = new Map<string, ModelSlots>();
   private readonly latency: HistogramSlot;
+  /** Waits between attempts: UPSTREAM_RETRY_BASE_MS doubling to UPSTREAM_RETRY_MAX_MS, or Retry-After (capped). */
+  private readonly backoff: BackoffPolicy;
   /** The slots of every model past the first MAX_MODEL_LABELS. */
   private others: ModelSlots | undefined;
   /** The last reason a request had to wait or retry, and when: what the batches on this upstream wait on. */
@@ -158,6 +156,7 @@ export class UpstreamClient {
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
     this.latency = upstreamLatency.slot({ upstream: opts.name });
+    this.backoff = { baseMs: opts.retryBaseMs, maxMs: opts.retryMaxMs };
     this.base = opts.baseUrl.replace(/\/+$/, '');
     const url = new URL(this.base);
     this.basePath = url.pathname.replace(/\/+$/, '');
@@ -190,6 +189,27 @@ export class UpstreamClient {
     return this.opts.name;
   }
 
+  /** Takes an admission for one more prepared request if one is free at once (no waiting). */
+  tryAdmit(): boolean {
+    return this.admission.tryAcquire();
+  }
+
+  /** Waits for an admission in `key`'s line (batches are served round-robin); rejects with LimiterAbortError. */
+  admit(signal: AbortSignal, key: string): Promise<void> {
+    return this.admission.acquire(signal, key);
+  }
+
+  /** Gives an admission back (the request is answered, or waits out a backoff). */
+  leave(): void {
+    this.admission.release();
+  }
+
+  /** The concurrency as it stands, for metrics and the supervisor of several worker processes. */
+  stats(): UpstreamStats {
+    const { inFlight, queued, limit, share, allowance } = this.limiter;
+    return { inFlight, queued, limit, share, allowance };
+  }
+
   /**
    * What requests to this upstream wait on, in words, for the chunks' heartbeat details in the Web UI: e.g.
    * "429 rate limited, concurrency 1 of 64" (the AIMD limit shrinks on 429s) or "sending, concurrency 64 of 64".
@@ -200,14 +220,14 @@ export class UpstreamClient {
   }
 
   /** Sends one request until it has a final answer; throws UpstreamAbortedError if `signal` aborts. */
-  send(path: string, body: string | Buffer, signal: AbortSignal, opts: SendOptions = {}): Promise<UpstreamResult> {
+  send(path: string, body: string | Buffer, signal: AbortSignal, opts: SendOptions = {}): Promise<UpstreamAnswer> {
     return new Promise((resolve, reject) => {
-      this.sendWith(path, body, signal, opts, (err, result) => (err ? reject(err) : resolve(result!)));
+      this.sendWith(path, body, signal, opts, (err, answer) => (err ? reject(err) : resolve(answer!)));
     });
   }
 
   /**
-   * {@link send} with a callback, called once with the final result or an error (UpstreamAbortedError when `signal`
+   * {@link send} with a callback, called once with the final answer or an error (UpstreamAbortedError when `signal`
    * aborts). The common case makes no promise at all: no rate limit to wait for, and a final answer to the first
    * attempt (whether its slot was free or waited for). A busy worker sends thousands of requests a second, and every
    * promise it makes pays for the activity context's async hooks as well as its own allocation; only waits and
@@ -221,10 +241,10 @@ export class UpstreamClient {
       return;
     }
     slots.attempts.n++;
-    this.attempt(upstreamPath, body, signal, opts.key ?? '', (err, outcome) => {
+    this.attempt(upstreamPath, body, signal, opts.key ?? '', (err, answer) => {
       if (err) return done(err);
-      const verdict = this.verdict(1, outcome!, opts.model ?? '');
-      if ('result' in verdict) return done(null, verdict.result);
+      const verdict = this.verdict(1, answer!, opts.model ?? '');
+      if ('final' in verdict) return done(null, verdict.final);
       this.sendLoop(upstreamPath, body, signal, opts, slots, verdict).then((r) => done(null, r), done);
     });
   }
@@ -237,20 +257,20 @@ export class UpstreamClient {
     opts: SendOptions,
     slots: ModelSlots,
     verdict: Verdict | undefined,
-  ): Promise<UpstreamResult> {
+  ): Promise<UpstreamAnswer> {
     let attempt = 1;
     for (;;) {
       if (verdict) {
-        if ('result' in verdict) return verdict.result;
+        if ('final' in verdict) return verdict.final;
         await this.wait(verdict.waitMs, signal, opts.onBackoff);
         attempt = verdict.next;
       }
       if (this.rpm || this.tpm) await this.takeRate(signal, opts.estimatedTokens ?? 0);
       slots.attempts.n++;
-      const outcome = await new Promise<Outcome>((resolve, reject) =>
-        this.attempt(path, body, signal, opts.key ?? '', (err, o) => (err ? reject(err) : resolve(o!))),
+      const answer = await new Promise<UpstreamAnswer>((resolve, reject) =>
+        this.attempt(path, body, signal, opts.key ?? '', (err, a) => (err ? reject(err) : resolve(a!))),
       );
-      verdict = this.verdict(attempt, outcome, opts.model ?? '');
+      verdict = this.verdict(attempt, answer, opts.model ?? '');
     }
   }
 
@@ -258,27 +278,24 @@ export class UpstreamClient {
    * What follows attempt number `attempt`: its answer is final, or another attempt comes after a wait (a backoff,
    * Retry-After, or an outage probe, which does not use up a retry). Counts the retry and moves the AIMD limit.
    */
-  private verdict(attempt: number, outcome: Outcome, model: string): Verdict {
+  private verdict(attempt: number, answer: UpstreamAnswer, model: string): Verdict {
     const last = attempt > this.opts.maxRetries;
-    const reason = outcome.kind === 'error' ? outcome.code : retryReason(outcome.status);
+    const reason = answer.kind === 'error' ? answer.code : retryReason(answer.status);
     if (reason) this.trouble = { reason: TROUBLE_WORDS[reason] ?? `${reason}: retrying`, at: Date.now() };
     if (!last && reason) upstreamRetries.inc({ upstream: this.opts.name, model: this.modelLabel(model), reason });
-    if (outcome.kind === 'response') {
-      if (outcome.status === 429) this.limiter.onThrottled();
+    if (answer.kind === 'response') {
+      if (answer.status === 429) this.limiter.onThrottled();
       else this.limiter.onSuccess();
-      if (!RETRYABLE_STATUS(outcome.status) || last) {
-        const { status, requestId, body } = outcome;
-        return { result: { kind: 'response', status, requestId, body, attempts: attempt } };
-      }
-      return { next: attempt + 1, waitMs: this.backoffMs(attempt, outcome.retryAfter) };
+      if (!RETRYABLE_STATUS(answer.status) || last) return { final: { ...answer, attempts: attempt } };
+      return { next: attempt + 1, waitMs: backoffMs(this.backoff, attempt, answer.retryAfterMs) };
     }
-    if (outcome.connectFailed && this.withinOutage()) {
+    if (answer.connectFailed && this.withinOutage()) {
       // The upstream is down: wait for it without spending this request's retries, probing every few seconds so
       // the batch picks up soon after it is back.
       return { next: attempt, waitMs: Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random())) };
     }
-    if (last) return { result: { kind: 'error', code: outcome.code, message: outcome.message, attempts: attempt } };
-    return { next: attempt + 1, waitMs: this.backoffMs(attempt) };
+    if (last) return { final: { kind: 'error', code: answer.code, message: answer.message, attempts: attempt } };
+    return { next: attempt + 1, waitMs: backoffMs(this.backoff, attempt) };
   }
 
   /**
@@ -343,7 +360,7 @@ export class UpstreamClient {
    * request is granted its slot from inside another request's completion, while undici is still handling that
    * connection: it is sent from a microtask, once undici is done.
    */
-  private attempt(path: string, body: string | Buffer, signal: AbortSignal, key: string, done: OutcomeCallback): void {
+  private attempt(path: string, body: string | Buffer, signal: AbortSignal, key: string, done: SendCallback): void {
     if (this.limiter.tryAcquire()) return this.dispatchAttempt(path, body, signal, done);
     this.limiter.acquireWith(signal, key, (err) => {
       if (err) return done(new UpstreamAbortedError(err.message));
@@ -355,7 +372,7 @@ export class UpstreamClient {
    * Sends one attempt on the slot the caller holds, and gives the slot back when it ends. `done` gets the HTTP
    * answer or the network failure as an outcome, or UpstreamAbortedError when `signal` aborted.
    */
-  private dispatchAttempt(path: string, body: string | Buffer, signal: AbortSignal, done: OutcomeCallback): void {
+  private dispatchAttempt(path: string, body: string | Buffer, signal: AbortSignal, done: SendCallback): void {
     if (signal.aborted) {
       this.limiter.release();
       return done(new UpstreamAbortedError('chunk cancelled'));
@@ -366,14 +383,7 @@ export class UpstreamClient {
       this.limiter.release();
       if (answer) {
         this.lastContact = Date.now();
-        const retryAfter = retryAfterMs(answer.retryAfter);
-        return done(null, {
-          kind: 'response',
-          status: answer.status,
-          requestId: answer.requestId,
-          body: answer.body,
-          retryAfter,
-        });
+        return done(null, answer);
       }
       if (handler.answered) this.lastContact = Date.now();
       if (signal.aborted) return done(new UpstreamAbortedError('chunk cancelled'));
@@ -390,13 +400,6 @@ export class UpstreamClient {
       },
       handler,
     );
-  }
-
-  /** The wait before the attempt after `attempt`: Retry-After if given (capped), else jittered exponential backoff. */
-  private backoffMs(attempt: number, retryAfter?: number): number {
-    if (retryAfter !== undefined) return Math.min(this.opts.retryMaxMs, retryAfter);
-    const exp = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempt - 1));
-    return exp / 2 + Math.random() * (exp / 2);
   }
 
   private async wait(ms: number, signal: AbortSignal, onBackoff?: () => void): Promise<void> {
@@ -419,8 +422,8 @@ export class UpstreamClient {
   }
 }
 
-/** The error line for a request that got no HTTP answer; `connectFailed` when no connection could be made. */
-function classifyNetworkError(err: unknown): { code: string; message: string; connectFailed: boolean } {
+/** The failure for a request that got no HTTP answer; `connectFailed` when no connection could be made. */
+function classifyNetworkError(err: unknown): Omit<UpstreamFailure, 'kind'> {
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return { code: 'upstream_timeout', message: 'The upstream did not answer in time.', connectFailed: false };

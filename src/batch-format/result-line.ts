@@ -1,5 +1,5 @@
-import { emptyUsage, type Usage } from '../src/storage/batch.store';
-import type { UpstreamResult } from './upstream-client';
+import { usageOf, type Usage } from './usage';
+import type { UpstreamAnswer } from '../upstream/answer';
 
 /** One output or error file line, ready to append. */
 export interface ResultLine {
@@ -7,25 +7,6 @@ export interface ResultLine {
   /** True for a 2xx answer (output file); false for the error file. */
   ok: boolean;
   usage?: Usage;
-}
-
-/** A token count from an upstream's usage: a finite number of at least 0, else 0 (counters never go down). */
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
-const obj = (v: unknown): Record<string, unknown> =>
-  typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
-
-/** Reads usage from a response body: chat/completions/embeddings name tokens prompt/completion, responses input/output. */
-export function usageOf(body: unknown): Usage {
-  const u = obj(obj(body).usage);
-  const usage = emptyUsage();
-  usage.input_tokens = num(u.input_tokens ?? u.prompt_tokens);
-  usage.output_tokens = num(u.output_tokens ?? u.completion_tokens);
-  usage.input_tokens_details.cached_tokens = num(obj(u.input_tokens_details ?? u.prompt_tokens_details).cached_tokens);
-  usage.output_tokens_details.reasoning_tokens = num(
-    obj(u.output_tokens_details ?? u.completion_tokens_details).reasoning_tokens,
-  );
-  usage.total_tokens = num(u.total_tokens) || usage.input_tokens + usage.output_tokens;
-  return usage;
 }
 
 /** A line for a request that got no HTTP answer (expired, cancelled, unreachable). */
@@ -51,7 +32,7 @@ function bodyJson(raw: Buffer): { json: string; parsed: unknown } | undefined {
 export function resultLine(
   id: string,
   customId: string,
-  result: UpstreamResult,
+  result: UpstreamAnswer,
   fallbackRequestId: () => string,
 ): ResultLine {
   if (result.kind === 'error') return { text: errorLine(id, customId, result.code, result.message), ok: false };

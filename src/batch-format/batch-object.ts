@@ -1,5 +1,5 @@
-import type { BatchRow, Progress, Usage } from '../storage/batch.store';
-import { emptyUsage } from '../storage/batch.store';
+import type { BatchRow, Progress } from '../storage/batch.store';
+import { emptyUsage, type Usage } from './usage';
 
 /** The Batch object, every field present (contract.md, Batches). */
 export interface BatchObject {
@@ -63,6 +63,3 @@ export function toBatchObject(row: BatchRow, live?: Progress): BatchObject {
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
   };
 }
-
-/** Statuses whose counts are still moving and are read from chunk progress. */
-export const LIVE_STATUSES = new Set(['in_progress', 'cancelling', 'finalizing']);

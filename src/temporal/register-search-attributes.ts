@@ -1,9 +1,10 @@
 import type { Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
+import { BATCH_SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
 
-/** Custom search attributes set on every batch workflow, so the Web UI can filter batches. */
-export const BATCH_SEARCH_ATTRIBUTES = ['BatchStatus', 'BatchEndpoint', 'BatchModel', 'BatchOwner'] as const;
+/** The names of the custom search attributes set on every batch workflow, so the Web UI can filter batches. */
+export const BATCH_SEARCH_ATTRIBUTES = BATCH_SEARCH_ATTRIBUTE_KEYS.map((key) => key.name);
 
 /** Registers any missing batch search attributes (all Keyword) through the operator API. */
 export async function ensureSearchAttributes(

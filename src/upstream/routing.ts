@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { AppConfig } from './config';
-import { ConfigError } from './config';
+import type { AppConfig } from '../config/config';
+import { ConfigError } from '../config/config';
 
 const positiveInt = z.number().int().positive();
 
@@ -110,7 +110,7 @@ export function shareOf(total: number, index: number, count: number): number {
  * an equal split) and the supervisor moves the parts to the processes that have work. A limit smaller than the
  * process count cannot be split and is a configuration error.
  */
-export function shareRouting(
+export function splitRouting(
   table: RoutingTable,
   index: number,
   count: number,

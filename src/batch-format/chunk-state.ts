@@ -1,6 +1,7 @@
-import { addUsage, emptyUsage, type Checkpoint, type Usage } from '../src/storage/batch.store';
-import type { BlobAppender, BlobStore } from '../src/storage/blob.store';
-import { batchKeys, type ChunkIndex } from './deps';
+import type { Checkpoint } from '../storage/batch.store';
+import { addUsage, emptyUsage, type Usage } from './usage';
+import type { BlobAppender, BlobStore } from '../storage/blob.store';
+import { batchKeys, type ChunkIndex } from './blob-layout';
 import type { ResultLine } from './result-line';
 
 /** How much of one attempt's part files is valid. */
