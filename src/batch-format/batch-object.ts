@@ -1,7 +1,7 @@
 import type { BatchRow, Progress } from '../storage/batch.store';
 import { emptyUsage, type Usage } from './usage';
 
-/** The Batch object, every field present (contract.md, Batches). */
+/** The Batch object, every field present (docs/api.md, Batches). */
 export interface BatchObject {
   id: string;
   object: 'batch';

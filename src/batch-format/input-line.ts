@@ -15,7 +15,7 @@ export function quote(value: string): string {
 /** Endpoints whose request body must name a model. */
 export const MODEL_REQUIRED = new Set(['/v1/responses', '/v1/chat/completions', '/v1/embeddings', '/v1/completions']);
 
-/** One validation finding (contract.md, content validation table). */
+/** One validation finding (docs/api.md, Input and output lines). */
 export interface LineError {
   code: string;
   message: string;

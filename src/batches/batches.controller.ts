@@ -3,7 +3,7 @@ import { Owner } from '../common/owner.decorator';
 import { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
 import { BatchesService } from './batches.service';
 
-/** The Batches API (contract.md, Batches). */
+/** The Batches API (docs/api.md, Batches). */
 @Controller('v1/batches')
 export class BatchesController {
   constructor(private readonly batches: BatchesService) {}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { zodDto } from '../common/zod-validation.pipe';
 
-/** The endpoints a batch may target (contract.md, Batches). */
+/** The endpoints a batch may target (docs/api.md, Batches). */
 export const BATCH_ENDPOINTS = [
   '/v1/responses',
   '/v1/chat/completions',

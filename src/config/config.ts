@@ -37,7 +37,7 @@ const apiKeys = z
     return map;
   });
 
-/** The environment this service reads, with defaults (design.md, Configuration). */
+/** The environment this service reads, with defaults (README, Configuration). */
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8000),
   HOST: z.string().min(1).default('127.0.0.1'),

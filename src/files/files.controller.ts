@@ -4,7 +4,7 @@ import { Owner } from '../common/owner.decorator';
 import { ListFilesQuery } from './files.schemas';
 import { FilesService } from './files.service';
 
-/** The Files API (contract.md, Files). */
+/** The Files API (docs/api.md, Files). */
 @Controller('v1/files')
 export class FilesController {
   constructor(private readonly files: FilesService) {}

@@ -35,7 +35,7 @@ export const uploadFieldsSchema = z
   });
 export type UploadFields = z.infer<typeof uploadFieldsSchema>;
 
-/** The File object (contract.md, Files). */
+/** The File object (docs/api.md, Files). */
 export interface FileObject {
   id: string;
   object: 'file';
