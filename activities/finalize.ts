@@ -7,13 +7,8 @@ import { isFinal, STATUS, type BatchStatus } from '../src/batch-format/status';
 import { addUsage, emptyUsage } from '../src/batch-format/usage';
 import type { BatchRow } from '../src/storage/batch.store';
 import { nowSeconds } from '../src/common/clock';
-import {
-  committedState,
-  emptyChunkState,
-  loadChunkIndex,
-  partsOf,
-  type ChunkState,
-} from '../src/batch-format/chunk-state';
+import { partsOf, type ChunkState } from '../src/batch-format/chunk-state';
+import { fenceAndReadChunks, loadChunkIndex } from './chunk-checkpoints';
 import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
 import type { ActivityDeps } from './deps';
 import { isBlank, readLines, stripBom } from '../src/batch-format/jsonl-lines';
@@ -77,15 +72,7 @@ export function makeFinalize(deps: ActivityDeps) {
     const index = await loadChunkIndex(deps.blobs, batchId);
     // Every chunk is taken from its attempts before it is read: an attempt still running (its cancel pending, its
     // heartbeat timed out) can commit nothing more, so what is read here is final.
-    const committed = await deps.batches.fenceChunks(batchId);
-    const states = index
-      ? await Promise.all(
-          index.chunks.map((_, i) => {
-            const c = committed.get(i);
-            return c ? committedState(deps.blobs, batchId, i, c) : emptyChunkState();
-          }),
-        )
-      : [];
+    const states = await fenceAndReadChunks(deps, batchId, index);
     const unfinished = { n: 0 };
     // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
     const ctx = Context.current();

@@ -1,14 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  ChunkWriter,
-  checkpointOf,
-  committedState,
-  emptyChunkState,
-  loadChunkIndex,
-  startAttempt,
-  type ChunkState,
-} from '../src/batch-format/chunk-state';
+import { ChunkWriter, type ChunkState } from '../src/batch-format/chunk-state';
+import { claimChunk, loadChunkIndex, saveCheckpoint } from './chunk-checkpoints';
 import { batchKeys } from '../src/batch-format/blob-layout';
 import { ChunkRequests } from './chunk-requests';
 import type { ActivityDeps } from './deps';
@@ -28,19 +21,14 @@ export function makeProcessChunk(deps: ActivityDeps) {
     // attempt's first checkpoint in one compare-and-set. An earlier attempt that may still be running (Temporal gave
     // up on it, or an operator reset it) is refused from then on and stops; its own files are never read past the
     // lengths frozen here.
-    let state = emptyChunkState();
-    const token = await deps.batches.claimChunk(batchId, chunk, async (previous, next) => {
-      state = await committedState(deps.blobs, batchId, chunk, previous);
-      startAttempt(state, next);
-      return checkpointOf(state);
-    });
+    const { token, state } = await claimChunk(deps, batchId, chunk);
     const stop = new AbortController();
     const superseded = () => {
       stop.abort();
       return ApplicationFailure.create({ type: 'ChunkSuperseded', message: `attempt with token ${token} superseded` });
     };
     const persist = async (s: ChunkState) => {
-      if (!(await deps.batches.saveChunkProgress(batchId, chunk, token, checkpointOf(s)))) throw superseded();
+      if (!(await saveCheckpoint(deps, batchId, chunk, token, s))) throw superseded();
     };
     if (state.done.length > 0 || token > 1) {
       log.info('chunk resumes from its checkpoint', { chunk, token, done: state.done.length, of: spec.count });

@@ -1,7 +1,5 @@
-import type { Checkpoint } from '../storage/batch.store';
 import { addUsage, emptyUsage, type Usage } from './usage';
-import type { BlobAppender, BlobStore } from '../storage/blob.store';
-import { batchKeys, type ChunkIndex } from './blob-layout';
+import type { BlobAppender } from '../storage/blob.store';
 import type { ResultLine } from './result-line';
 
 /** How much of one attempt's part files is valid. */
@@ -65,35 +63,6 @@ export const emptyChunkState = (): ChunkState => ({
   usage: emptyUsage(),
 });
 
-/**
- * The checkpoint a chunk's owner committed, as the metadata store holds it. Chunks checkpointed before checkpoints
- * moved into the store have none there: theirs is the state file their owner wrote to the blob store (or none at all).
- */
-export async function committedState(
-  blobs: BlobStore,
-  batchId: string,
-  chunk: number,
-  committed: { owner: number; state: string | null },
-): Promise<ChunkState> {
-  if (committed.state !== null) return JSON.parse(committed.state) as ChunkState;
-  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
-  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
-}
-
-/** A chunk state as the metadata store keeps it. */
-export const checkpointOf = (state: ChunkState): Checkpoint => ({
-  completed: state.completed,
-  failed: state.failed,
-  usage: state.usage,
-  state: JSON.stringify(state),
-});
-
-/** Reads the chunk index validation wrote. */
-export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {
-  const raw = await blobs.readBuffer(batchKeys(batchId).index);
-  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
-}
-
 type Delta = { completed: number; failed: number; usage: Usage };
 
 /**
@@ -106,8 +75,9 @@ const emptyDelta = (): Delta => ({ completed: 0, failed: 0, usage: emptyUsage() 
 
 /**
  * Buffers result lines and commits them in checkpoints: append to the part files, sync, then record the new
- * valid lengths and done set. Anything after the last checkpoint is trimmed on resume and sent again, so no
- * result is ever written twice and re-sends are bounded by one checkpoint interval.
+ * valid lengths and done set (ChunkState). Anything past the last checkpoint is never read, and its requests are
+ * sent again by the next attempt, so no result is ever written twice and re-sends are bounded by one checkpoint
+ * interval.
  *
  * A failed sync or persist is retried by the next checkpoint: the part files keep unsynced bytes for their next
  * sync, and the done set and counts of those lines wait here until it succeeds. A failed append is final (some of

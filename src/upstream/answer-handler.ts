@@ -75,9 +75,15 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.settled) return;
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const response: UpstreamResponse = { kind: 'response', status: this.status, requestId: this.requestId, body };
-    if (this.retryAfter !== undefined) response.retryAfterMs = retryAfterMs(this.retryAfter);
-    this.settle(null, response);
+    const retryAfter = this.retryAfter === undefined ? undefined : retryAfterMs(this.retryAfter);
+    this.settle(null, {
+      kind: 'response',
+      status: this.status,
+      requestId: this.requestId,
+      body,
+      retryAfterMs: retryAfter,
+      attempts: 0,
+    });
   }
 
   onError(err: Error): void {

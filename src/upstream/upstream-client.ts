@@ -286,7 +286,10 @@ export class UpstreamClient {
     if (answer.kind === 'response') {
       if (answer.status === 429) this.limiter.onThrottled();
       else this.limiter.onSuccess();
-      if (!RETRYABLE_STATUS(answer.status) || last) return { final: { ...answer, attempts: attempt } };
+      if (!RETRYABLE_STATUS(answer.status) || last) {
+        answer.attempts = attempt;
+        return { final: answer };
+      }
       return { next: attempt + 1, waitMs: backoffMs(this.backoff, attempt, answer.retryAfterMs) };
     }
     if (answer.connectFailed && this.withinOutage()) {
@@ -294,7 +297,10 @@ export class UpstreamClient {
       // the batch picks up soon after it is back.
       return { next: attempt, waitMs: Math.min(this.opts.retryMaxMs, OUTAGE_PROBE_MS * (0.5 + Math.random())) };
     }
-    if (last) return { final: { kind: 'error', code: answer.code, message: answer.message, attempts: attempt } };
+    if (last) {
+      answer.attempts = attempt;
+      return { final: answer };
+    }
     return { next: attempt + 1, waitMs: backoffMs(this.backoff, attempt) };
   }
 
@@ -387,7 +393,7 @@ export class UpstreamClient {
       }
       if (handler.answered) this.lastContact = Date.now();
       if (signal.aborted) return done(new UpstreamAbortedError('chunk cancelled'));
-      done(null, { kind: 'error', ...classifyNetworkError(err) });
+      done(null, classifyNetworkError(err));
     });
     this.pool.dispatch(
       {
@@ -423,14 +429,22 @@ export class UpstreamClient {
 }
 
 /** The failure for a request that got no HTTP answer; `connectFailed` when no connection could be made. */
-function classifyNetworkError(err: unknown): Omit<UpstreamFailure, 'kind'> {
+function classifyNetworkError(err: unknown): UpstreamFailure {
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return { code: 'upstream_timeout', message: 'The upstream did not answer in time.', connectFailed: false };
+    return {
+      kind: 'error',
+      code: 'upstream_timeout',
+      message: 'The upstream did not answer in time.',
+      connectFailed: false,
+      attempts: 0,
+    };
   }
   return {
+    kind: 'error',
     code: 'upstream_unreachable',
     message: `The upstream could not be reached (${code || (err as Error).message}).`,
     connectFailed: CONNECT_FAILURES.has(code),
+    attempts: 0,
   };
 }

@@ -1,0 +1,87 @@
+import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
+import { emptyChunkState, startAttempt, type ChunkState } from '../src/batch-format/chunk-state';
+import type { BlobStore } from '../src/storage/blob.store';
+import type { Checkpoint } from '../src/storage/batch.store';
+import type { ActivityDeps } from './deps';
+
+// A chunk's checkpoints, all in one place: validation writes the chunk index, an attempt claims its chunk and saves
+// checkpoints, finalize fences every chunk and reads what each committed. The state itself is ChunkState
+// (src/batch-format/chunk-state.ts); the rows live in the metadata store beside each chunk's fencing token.
+
+/** Reads the chunk index validation wrote (undefined once finalize has removed the batch's working files). */
+export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {
+  const raw = await blobs.readBuffer(batchKeys(batchId).index);
+  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
+}
+
+/**
+ * Claims a chunk for a new attempt: a fencing token never used before, and the state to resume from (the last
+ * checkpoint, with the previous attempt's part frozen), stored in one compare-and-set. From then on any earlier
+ * attempt still running is refused at its next checkpoint.
+ */
+export async function claimChunk(
+  deps: ActivityDeps,
+  batchId: string,
+  chunk: number,
+): Promise<{ token: number; state: ChunkState }> {
+  let state = emptyChunkState();
+  const token = await deps.batches.claimChunk(batchId, chunk, async (previous, next) => {
+    state = await committedState(deps.blobs, batchId, chunk, previous);
+    startAttempt(state, next);
+    return checkpointOf(state);
+  });
+  return { token, state };
+}
+
+/** Saves a checkpoint if `token` still owns the chunk; false when a later attempt (or finalize) took it. */
+export function saveCheckpoint(
+  deps: ActivityDeps,
+  batchId: string,
+  chunk: number,
+  token: number,
+  state: ChunkState,
+): Promise<boolean> {
+  return deps.batches.saveChunkProgress(batchId, chunk, token, checkpointOf(state));
+}
+
+/**
+ * Takes every chunk of the batch away from its attempts and reads what each committed (a chunk that never started has
+ * the empty state). After this no attempt can checkpoint, so what is read is final.
+ */
+export async function fenceAndReadChunks(
+  deps: ActivityDeps,
+  batchId: string,
+  index: ChunkIndex | undefined,
+): Promise<ChunkState[]> {
+  if (!index) return [];
+  const committed = await deps.batches.fenceChunks(batchId);
+  return Promise.all(
+    index.chunks.map((_, i) => {
+      const c = committed.get(i);
+      return c ? committedState(deps.blobs, batchId, i, c) : emptyChunkState();
+    }),
+  );
+}
+
+/**
+ * The checkpoint a chunk's owner committed, as the metadata store holds it. Chunks checkpointed before checkpoints
+ * moved into the store have none there: theirs is the state file their owner wrote to the blob store (or none at all).
+ */
+export async function committedState(
+  blobs: BlobStore,
+  batchId: string,
+  chunk: number,
+  committed: { owner: number; state: string | null },
+): Promise<ChunkState> {
+  if (committed.state !== null) return JSON.parse(committed.state) as ChunkState;
+  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
+  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
+}
+
+/** A chunk state as the metadata store keeps it. */
+const checkpointOf = (state: ChunkState): Checkpoint => ({
+  completed: state.completed,
+  failed: state.failed,
+  usage: state.usage,
+  state: JSON.stringify(state),
+});
