@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { ensureSearchAttributes } from './temporal/register-search-attributes';
-import { NativeConnection } from '@temporalio/worker';
+import { connectNative } from './temporal/connection';
+import { namespaceSettings, prepareNamespace } from './temporal/prepare-namespace';
 import { loadConfig, type AppConfig } from './config/config';
 import { loadRouting, splitRouting, type RoutingTable } from './upstream/routing';
 import { runUntilSignal } from './process/lifecycle';
@@ -22,8 +22,8 @@ async function main(): Promise<void> {
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required for start:worker (e.g. 127.0.0.1:7233)');
   if (cluster.isWorker) return runWorker(config, workerProcessSetup(config));
   // The worker's native connection, so a worker process never loads the gRPC-js client.
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+  const connection = await connectNative(config);
+  await prepareNamespace(connection, namespaceSettings(config));
   await connection.close();
   if (config.WORKER_PROCESSES === 1) return runWorker(config);
   // Refuse limits that cannot be split before starting anything, and migrate once rather than in every process.

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { Connection } from '@temporalio/client';
 import { join, resolve } from 'node:path';
 import { createApp } from './app';
 import { loadConfig, type AppConfig } from './config/config';
 import { closeApi, runUntilSignal } from './process/lifecycle';
 import { openStorage } from './storage/storage';
 import { TemporalDevServer } from './temporal/dev-server';
-import { ensureSearchAttributes } from './temporal/register-search-attributes';
+import { connectClient } from './temporal/connection';
+import { namespaceSettings, prepareNamespace } from './temporal/prepare-namespace';
 import { ensureTemporalCli } from './temporal/temporal-cli';
 import { startBatchWorker } from './worker/batch-worker';
 
@@ -26,8 +26,8 @@ async function main(): Promise<void> {
     config = { ...config, TEMPORAL_ADDRESS: devServer.address } satisfies AppConfig;
     console.log(`Temporal dev server on ${devServer.address}, Web UI ${devServer.uiUrl}`);
   }
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS! });
-  await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+  const connection = await connectClient(config);
+  await prepareNamespace(connection, namespaceSettings(config));
   await connection.close();
   if (!config.API_KEYS) console.warn('warning: API_KEYS is not set; the API is open with one owner.');
 

@@ -70,6 +70,19 @@ export const configSchema = z.object({
   /** A batch still validating this long after creation, with no workflow, is taken as orphaned and started. */
   ORPHANED_BATCH_GRACE_SECONDS: int(1).default(60),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  /** TLS to Temporal: on with `true`, or as soon as a certificate, CA or API key is set (unless `false`). */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  /** A client certificate and its key (PEM files) for mutual TLS. */
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  /** The CA (PEM file) that signed the server's certificate, when it is not a public one. */
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  /** The name to check the server's certificate against, when it differs from the address's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** An API key (Temporal Cloud), sent as a bearer token. */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** How long a namespace this service registers keeps closed workflows (days). */
+  TEMPORAL_NAMESPACE_RETENTION_DAYS: int(1, 3650).default(7),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('batches'),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
@@ -156,6 +169,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(
       `Invalid configuration:\n  HOST: ${config.HOST} is not loopback and no API_KEYS are set, which would open the API ` +
         'to the network without authentication. Set API_KEYS or API_KEYS_FILE, or ALLOW_UNAUTHENTICATED=true.',
+    );
+  }
+  if (!config.TEMPORAL_TLS_CERT_PATH !== !config.TEMPORAL_TLS_KEY_PATH) {
+    throw new ConfigError(
+      'Invalid configuration:\n  TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both (a client certificate and its key) or neither.',
     );
   }
   if (config.WEBHOOK_URL && !config.WEBHOOK_SECRET) {

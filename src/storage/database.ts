@@ -1,7 +1,7 @@
 import Sqlite from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { AppConfig } from '../config/config';
 import { initialMigration } from './migrations/001-initial';
 import { chunkAttemptMigration } from './migrations/002-chunk-attempt';
@@ -49,6 +49,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
 async function openPostgres(url: string, poolSize: number): Promise<Db> {
   const kysely = new Kysely<Database>({ dialect: postgresDialect(url, poolSize), plugins: [new NulCharacterPlugin()] });
   const db: Db = { kysely, dialect: 'postgres' };
+  if (await migratedByNewerVersion(db)) return db;
   // The migrator holds an advisory lock on PostgreSQL, so an API and a worker starting together take turns.
   const { error } = await new Migrator({ db: db.kysely, provider: migrations('postgres') }).migrateToLatest();
   if (error) {
@@ -96,6 +97,7 @@ function withStatementCache(sqlite: Sqlite.Database): Sqlite.Database {
 }
 
 async function migrateSqlite(db: Db): Promise<void> {
+  if (await migratedByNewerVersion(db)) return;
   const migrator = new Migrator({ db: db.kysely, provider: migrations('sqlite') });
   // SQLite has no migration lock: an API and a worker starting together on a fresh file can both try the same
   // migration. The loser fails on an existing table; on a second look every migration is applied.
@@ -105,4 +107,26 @@ async function migrateSqlite(db: Db): Promise<void> {
     if (attempt >= 5) throw error instanceof Error ? error : new Error(String(error));
     await new Promise((r) => setTimeout(r, 100 * attempt));
   }
+}
+
+/**
+ * True when the store was migrated by a newer version of this service: every migration this code knows has run, and
+ * so have later ones it does not know. During a rolling upgrade the new version migrates first; a process of the
+ * previous version that starts (or restarts) afterwards runs on the newer schema, as migrations only ever add, instead
+ * of refusing to start on migrations it has never heard of.
+ */
+async function migratedByNewerVersion(db: Db): Promise<boolean> {
+  const tables = await db.kysely.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === 'kysely_migration')) return false;
+  const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db.kysely);
+  const executed = rows.rows.map((r) => r.name);
+  const known = Object.keys(await migrations(db.dialect).getMigrations()).sort();
+  const newer = executed.filter((name) => !known.includes(name));
+  if (newer.length === 0 || !known.every((name) => executed.includes(name))) return false;
+  if (!newer.every((name) => name > known[known.length - 1])) return false;
+  console.warn(
+    `the metadata store was migrated by a newer version of this service (${newer.sort().join(', ')}); ` +
+      'running on it unchanged (migrations only add)',
+  );
+  return true;
 }

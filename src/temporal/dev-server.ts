@@ -1,8 +1,9 @@
 import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BATCH_SEARCH_ATTRIBUTES } from './register-search-attributes';
+import { BATCH_SEARCH_ATTRIBUTES } from './prepare-namespace';
 
 /** How to run the embedded Temporal dev server. */
 export interface DevServerOptions {
@@ -31,10 +32,16 @@ export class TemporalDevServer {
     });
   }
 
-  /** Starts the server and resolves once it answers; rejects with its output if it exits or times out. */
+  /**
+   * Starts the server and resolves once it answers; rejects with its output if it exits or times out. A port already
+   * taken is refused before anything starts: otherwise another server there (say a `temporal server start-dev` of the
+   * user's) would answer the readiness check and silently hold every batch.
+   */
   static async start(opts: DevServerOptions): Promise<TemporalDevServer> {
     mkdirSync(dirname(opts.dbFile), { recursive: true });
     const ip = opts.ip ?? '127.0.0.1';
+    await refuseTakenPort(ip, opts.port, 'TEMPORAL_DEV_PORT', true);
+    if (!opts.headless) await refuseTakenPort(ip, opts.uiPort, 'TEMPORAL_UI_PORT', false);
     const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--ip', ip, '--port', String(opts.port)];
     args.push('--namespace', opts.namespace, '--log-level', 'warn');
     if (opts.headless) args.push('--headless');
@@ -90,4 +97,43 @@ export class TemporalDevServer {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** Thrown when a port the dev server needs is taken; the message says by what and the ways out. */
+export class DevServerPortTakenError extends Error {}
+
+/** True when nothing listens on `ip:port` (we could bind it). */
+export function portFree(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, ip, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** The Temporal server's version when one answers on `address`, else undefined. */
+async function temporalAt(address: string): Promise<string | undefined> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1500 });
+    try {
+      return (await connection.workflowService.getSystemInfo({})).serverVersion || 'unknown version';
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+async function refuseTakenPort(ip: string, port: number, variable: string, grpc: boolean): Promise<void> {
+  if (await portFree(ip, port)) return;
+  const version = grpc ? await temporalAt(`${ip}:${port}`) : undefined;
+  const holder = version
+    ? `a Temporal server (${version}), perhaps a \`temporal server start-dev\` of yours`
+    : 'another program';
+  const ways = grpc
+    ? `Either use that server on purpose, with TEMPORAL_ADDRESS=${ip}:${port} (the batches' workflow state then lives in ` +
+      `its database, not under DATA_DIR), or start the embedded one elsewhere, e.g. ${variable}=${port + 1}.`
+    : `Start the embedded Web UI elsewhere, e.g. ${variable}=${port + 1}.`;
+  throw new DevServerPortTakenError(`Port ${port} on ${ip} (${variable}) is taken by ${holder}. ${ways}`);
 }

@@ -1,6 +1,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { connectClient } from './connection';
 
 /** Nest injection token for the Temporal Client. */
 export const TEMPORAL_CLIENT = Symbol('TEMPORAL_CLIENT');
@@ -14,7 +15,7 @@ export const TEMPORAL_CLIENT = Symbol('TEMPORAL_CLIENT');
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig) => {
         if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is not set and no embedded server was started');
-        const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+        const connection = await connectClient(config);
         return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
       },
     },

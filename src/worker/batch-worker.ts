@@ -1,7 +1,8 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { injectFaultsAfterCommit } from '../../activities/fault-injection';
 import type { AppConfig } from '../config/config';
+import { connectNative } from '../temporal/connection';
 import type { Storage } from '../storage/storage';
 import type { UpstreamRouter } from '../upstream/upstream-router';
 import { activityDeps, type WorkerProcessSetup } from './activity-deps';
@@ -34,7 +35,7 @@ export async function startBatchWorker(
   // A worker killed mid-finalize leaves a temp file behind; its successor removes it.
   await storage.blobs.sweepTemp?.();
   registerUpstreamGauges(deps.router);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await connectNative(config);
   const maintenance = await setUpMaintenance(config, storage, connection);
   if (config.FAULT_INJECT_AFTER_COMMIT.length > 0) {
     console.warn(`FAULT_INJECT_AFTER_COMMIT is set (test only): ${config.FAULT_INJECT_AFTER_COMMIT.join(', ')}`);

@@ -1,6 +1,6 @@
 import { Connection } from '@temporalio/client';
 import OpenAI, { toFile } from 'openai';
-import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/register-search-attributes';
+import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/prepare-namespace';
 import { startStack, type Stack } from '../support/stack';
 import { listFileBlobs } from '../support/test-blobs';
 

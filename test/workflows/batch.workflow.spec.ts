@@ -15,7 +15,7 @@ import type {
   ValidateInputResult,
 } from '../../activities/types';
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
-import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/register-search-attributes';
+import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/prepare-namespace';
 import { batchWorkflow, cancelSignal, progressQuery } from '../../workflows';
 
 /** Fake activities that record what the workflow asked for; chunks can be made to run until cancelled. */
