@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chatLine, readResults, uploadLines, waitForStatus } from '../support/batch-helpers';
@@ -114,5 +115,65 @@ describe('npm start: embedded dev server, worker and API in one process tree', (
     } finally {
       expect(await stop(second.child)).toBe(0);
     }
+  });
+});
+
+/** Runs an entry point that is expected to refuse to start; resolves with its exit code and output. */
+async function refusal(entry: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(root, 'dist/src', `${entry}.js`)], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+describe('start against the wrong Temporal', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'batch-refusal-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it.each(['start', 'start-api', 'start-worker'])(
+    '%s with TEMPORAL_ADDRESS pointing nowhere says which address failed and what to check',
+    async (entry) => {
+      const port = await freePort();
+      const { code, output } = await refusal(entry, { DATA_DIR: dataDir, TEMPORAL_ADDRESS: `127.0.0.1:${port}` });
+      expect(code).toBe(1);
+      expect(output).toContain(`Cannot connect to Temporal at 127.0.0.1:${port} (TEMPORAL_ADDRESS, no TLS)`);
+      expect(output).toMatch(/Check that a Temporal frontend listens there/);
+      expect(output).toMatch(/TEMPORAL_TLS=true/);
+    },
+  );
+
+  it('npm start refuses a dev server port that another program holds, naming the ways out', async () => {
+    const port = await freePort();
+    const holder = createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    try {
+      const { code, output } = await refusal('start', { DATA_DIR: dataDir, TEMPORAL_DEV_PORT: String(port) });
+      expect(code).toBe(1);
+      expect(output).toContain(`Port ${port} on 127.0.0.1 (TEMPORAL_DEV_PORT) is taken by another program`);
+      expect(output).toContain(`TEMPORAL_ADDRESS=127.0.0.1:${port}`);
+      expect(output).toContain(`TEMPORAL_DEV_PORT=${port + 1}`);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('npm start refuses a dev server port where a Temporal server already runs instead of silently using it', async () => {
+    const [, port] = process.env.TEMPORAL_TEST_ADDRESS!.split(':');
+    const { code, output } = await refusal('start', { DATA_DIR: dataDir, TEMPORAL_DEV_PORT: port });
+    expect(code).toBe(1);
+    expect(output).toMatch(
+      new RegExp(`Port ${port} on 127.0.0.1 \\(TEMPORAL_DEV_PORT\\) is taken by a Temporal server`),
+    );
+    expect(output).not.toContain('API listening');
   });
 });
