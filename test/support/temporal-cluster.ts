@@ -70,7 +70,8 @@ export async function startTestCluster(count = 1): Promise<TestCluster> {
   const ports = await Promise.all(Array.from({ length: count }, () => nodePorts()));
   const clusterAddress = `127.0.0.1:${ports[0].frontend}`;
   const nodes = ports.map(
-    (p, i) => new TemporalServerNode(binaries, { dir: join(dir, `node${i + 1}`), pg: target, dbs, ports: p, clusterAddress }),
+    (p, i) =>
+      new TemporalServerNode(binaries, { dir: join(dir, `node${i + 1}`), pg: target, dbs, ports: p, clusterAddress }),
   );
   const started = Date.now();
   await nodes[0].start();
