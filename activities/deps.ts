@@ -15,6 +15,8 @@ export interface ActivitySettings {
   maxBatchRequests: number;
   /** A batch is cut into at most this many chunks, whatever chunkSize says, so its workflow history stays small. */
   maxChunks: number;
+  /** How often a running batch's workflow refreshes its current details from the store (PROGRESS_REFRESH_SECONDS). */
+  progressRefreshMs: number;
 }
 
 /** The narrow dependencies the activities need; the worker builds them once. */

@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { makeFinalize } from './finalize';
 import { makeNotifyWebhook } from './notify-webhook';
 import { makeProcessChunk } from './process-chunk';
+import { makeReadProgress } from './read-progress';
 import { makeTransition } from './transition';
 import { makeValidateInput } from './validate-input';
 
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     processChunk: makeProcessChunk(deps),
     finalize: makeFinalize(deps),
     notifyWebhook: makeNotifyWebhook(deps),
+    readProgress: makeReadProgress(deps),
   };
 }
 

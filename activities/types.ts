@@ -24,6 +24,11 @@ export interface ValidateInputResult {
   heartbeatTimeoutMs?: number;
   /** Whether the end state is announced to a webhook (the worker has WEBHOOK_URL; absent in older histories). */
   webhooks?: boolean;
+  /**
+   * How often the workflow reads the batch's committed counts into its current details while chunks run (the first ten
+   * times; ten times as long after that); absent in older histories, which never do.
+   */
+  progressRefreshMs?: number;
 }
 
 /** A compare-and-set status change. */
@@ -80,4 +85,17 @@ export interface NotifyWebhookInput {
 export interface NotifyWebhookResult {
   eventId: string;
   status: number | null;
+}
+
+/** Reads a running batch's committed counts for the workflow's current details. */
+export interface ReadProgressInput {
+  batchId: string;
+  model: string | null;
+}
+
+/** The counts the chunks have committed, and what the batch's upstream waits on, in words. */
+export interface ReadProgressResult {
+  completed: number;
+  failed: number;
+  waitingOn: string | null;
 }

@@ -140,6 +140,7 @@ export function makeValidateInput(deps: ActivityDeps) {
       window: settings.chunkWindow,
       heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
       webhooks: deps.webhook !== undefined,
+      progressRefreshMs: settings.progressRefreshMs,
       model: v?.model ?? null,
       expiresAtMs: Number(batch.expires_at) * 1000,
     });

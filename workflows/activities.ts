@@ -1,4 +1,4 @@
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities';
 import type { ValidateInputResult } from '../activities/types';
 
@@ -31,3 +31,9 @@ export function chunkActivities(validation: ValidateInputResult) {
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
 }
+
+/** A read of the store for the current details: a local activity (no task queue round trip, one marker event). */
+export const { readProgress } = proxyLocalActivities<BatchActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 3 },
+});

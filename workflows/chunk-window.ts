@@ -1,12 +1,16 @@
 import { CancellationScope, condition, isCancellation, log, patched, sleep } from '@temporalio/workflow';
 import type { FinalizeInput, ValidateInputResult } from '../activities/types';
-import { chunkActivities } from './activities';
+import { chunkActivities, readProgress } from './activities';
 import { chunkSummary, type BatchProgress } from './progress';
 
 type Outcome = FinalizeInput['outcome'];
 
 /** A chunk failing for good no longer stops the others: its requests become chunk_failed lines at finalize. */
 const CHUNK_FAILURE_CONTINUES = 'chunk-failure-continues';
+/** The workflow reads the committed counts into its current details while chunks run. */
+const LIVE_PROGRESS = 'live-progress';
+/** Reads at the configured interval; later ones at ten times that, to bound a 24-hour batch's history. */
+const FAST_REFRESHES = 10;
 
 /** The completion window's timer, in a scope of its own so that finishing early can cancel it. */
 export interface WindowTimer {
@@ -54,7 +58,9 @@ export async function runUntilStopped(
         return 'completed' as const;
       },
     );
+  const stopRefresh = startProgressRefresh(batchId, validation, progress, onProgress);
   const first = await Promise.race([work, timer.expired, cancelled]);
+  stopRefresh();
   if (first === 'completed') {
     timer.cancel();
     return 'completed';
@@ -68,6 +74,37 @@ export async function runUntilStopped(
   await work;
   timer.cancel();
   return outcome;
+}
+
+/**
+ * While chunks run, reads the batch's committed counts (and what its upstream waits on) into the current details every
+ * `progressRefreshMs`, ten times less often after the first ten reads: a chunk reports its counts to the workflow only
+ * when it ends, so a batch of one chunk would otherwise show 0 done until it finishes. Returns what stops it.
+ */
+function startProgressRefresh(
+  batchId: string,
+  validation: ValidateInputResult,
+  progress: BatchProgress,
+  onProgress: () => void,
+): () => void {
+  const interval = validation.progressRefreshMs;
+  if (!interval || !patched(LIVE_PROGRESS)) return () => undefined;
+  const scope = new CancellationScope();
+  scope
+    .run(async () => {
+      for (let i = 0; ; i++) {
+        await sleep(i < FAST_REFRESHES ? interval : interval * 10);
+        try {
+          progress.live = await readProgress({ batchId, model: validation.model });
+          onProgress();
+        } catch (err) {
+          // A failed read leaves the details as they were; the next one tries again.
+          if (isCancellation(err)) throw err;
+        }
+      }
+    })
+    .catch(() => undefined);
+  return () => scope.cancel();
 }
 
 /** A sliding window of chunk activities: at most `validation.window` in flight. */

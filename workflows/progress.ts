@@ -1,4 +1,4 @@
-import type { BatchStatus } from '../activities/types';
+import type { BatchStatus, ReadProgressResult } from '../activities/types';
 
 /** What the progress query answers. */
 export interface BatchProgress {
@@ -9,6 +9,8 @@ export interface BatchProgress {
   chunkCount: number;
   chunksDone: number;
   cancelRequested: boolean;
+  /** The committed counts read from the store while chunks run (finished chunks' counts are in completed/failed). */
+  live?: ReadProgressResult;
 }
 
 /** A batch that has not been validated yet. */
@@ -23,16 +25,19 @@ export const initialProgress = (): BatchProgress => ({
 });
 
 /**
- * The workflow's current details in the Web UI, in words. The workflow hears of a chunk's results when it ends; each
- * running chunk's live count (and what it waits on) is in its heartbeat, under Pending Activities.
+ * The workflow's current details in the Web UI, in words. The workflow hears of a chunk's results when it ends, and
+ * reads the committed counts from the store now and then while chunks run (`live`); each running chunk's own count,
+ * and what it waits on, is in its heartbeat, under Pending Activities.
  */
 export function describe(p: BatchProgress): string {
   if (p.status === 'validating') return 'validating: reading the input file';
   if (p.status === 'in_progress') {
-    const running = p.chunkCount - p.chunksDone;
+    const live = p.live && p.live.completed + p.live.failed >= p.completed + p.failed ? p.live : undefined;
+    const failed = live ? live.failed : p.failed;
+    const done = live ? live.completed + live.failed : p.completed + p.failed;
     return (
-      `in_progress: ${p.completed + p.failed} of ${p.total} done, ${p.failed} failed; chunks ${p.chunksDone}/${p.chunkCount}` +
-      `${running > 0 ? `; live counts of the running chunks under Pending Activities` : ''}` +
+      `in_progress: ${done} of ${p.total} done, ${failed} failed; chunks ${p.chunksDone}/${p.chunkCount}` +
+      `${live?.waitingOn ? `; ${live.waitingOn}` : ''}` +
       `${p.cancelRequested ? '; cancel requested' : ''}`
     );
   }

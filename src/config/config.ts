@@ -109,6 +109,11 @@ export const configSchema = z.object({
   MAX_CHUNKS_PER_BATCH: int(1, 1500).default(1000),
   CHECKPOINT_INTERVAL_MS: int(50).default(1000),
   CHUNK_HEARTBEAT_TIMEOUT_MS: int(1000).default(20000),
+  /**
+   * How often a running batch's workflow reads its committed counts into the Web UI's current details: every this
+   * many seconds for the first ten reads, then ten times as long (each read adds about six history events).
+   */
+  PROGRESS_REFRESH_SECONDS: int(1).default(60),
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
   MAX_BATCH_REQUESTS: int(1).default(50000),
   API_RATE_LIMIT_PER_MINUTE: int(1).default(1200),

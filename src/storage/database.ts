@@ -49,10 +49,12 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
 async function openPostgres(url: string, poolSize: number): Promise<Db> {
   const kysely = new Kysely<Database>({ dialect: postgresDialect(url, poolSize), plugins: [new NulCharacterPlugin()] });
   const db: Db = { kysely, dialect: 'postgres' };
-  if (await migratedByNewerVersion(db)) return db;
-  // The migrator holds an advisory lock on PostgreSQL, so an API and a worker starting together take turns.
-  const { error } = await new Migrator({ db: db.kysely, provider: migrations('postgres') }).migrateToLatest();
-  if (error) {
+  try {
+    if (await migratedByNewerVersion(db)) return db;
+    // The migrator holds an advisory lock on PostgreSQL, so an API and a worker starting together take turns.
+    const { error } = await new Migrator({ db: db.kysely, provider: migrations('postgres') }).migrateToLatest();
+    if (error) throw error;
+  } catch (error) {
     await db.kysely.destroy();
     throw new Error(`Cannot open the PostgreSQL store at DATABASE_URL=${redactUrl(url)}: ${errorReason(error)}`);
   }

@@ -44,6 +44,7 @@ export function activityDeps(
       chunkWindow: config.CHUNK_WINDOW,
       checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
       heartbeatTimeoutMs: config.CHUNK_HEARTBEAT_TIMEOUT_MS,
+      progressRefreshMs: config.PROGRESS_REFRESH_SECONDS * 1000,
       maxBatchRequests: config.MAX_BATCH_REQUESTS,
       maxChunks: config.MAX_CHUNKS_PER_BATCH,
     },

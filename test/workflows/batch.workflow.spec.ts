@@ -42,6 +42,8 @@ function fakeActivities(opts: {
     /** Status writes and webhook deliveries, in order. */
     ends: [] as string[],
     peak: 0,
+    /** Reads of the committed counts for the current details. */
+    reads: 0,
   };
   let running = 0;
   const validated = (): ValidateInputResult => ({
@@ -98,6 +100,10 @@ function fakeActivities(opts: {
       calls.ends.push(input.outcome);
       const status = input.outcome === 'cancelled' ? 'cancelled' : input.outcome;
       return { status, completed: 0, failed: 0, unfinished: 0 };
+    },
+    readProgress: async () => {
+      calls.reads++;
+      return { completed: 2, failed: 1, waitingOn: 'upstream default: sending, concurrency 1 of 4' };
     },
     notifyWebhook: async (input: NotifyWebhookInput) => {
       calls.notify.push(input);
@@ -181,6 +187,12 @@ const HISTORIES: {
     batchId: 'recorded-ev',
     fakes: { validateHangs: true },
     expiresInMs: 1500,
+  },
+  {
+    file: 'batch-live-progress.json',
+    batchId: 'recorded-lp',
+    fakes: { chunkMs: 1200, validation: { progressRefreshMs: 300, chunkCount: 2, window: 2 } },
+    expiresInMs: 3600_000,
   },
   {
     file: 'batch-chunk-failed-continues.json',
@@ -313,6 +325,29 @@ describe('batchWorkflow against a real dev server', () => {
     expect(calls.finalize).toEqual([{ batchId: 'oc', outcome: 'cancelled' }]);
     // The workflow itself completes: the batch ended as the store says.
     expect((await env.client.workflow.getHandle(workflowId).describe()).status.name).toBe('COMPLETED');
+  });
+
+  it('reads the committed counts into its current details while chunks run', async () => {
+    const { activities, calls } = fakeActivities({
+      hang: true,
+      validation: { progressRefreshMs: 200, chunkCount: 1, total: 50 },
+    });
+    const workflowId = `wf-live-${Date.now()}`;
+    const details = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(batchWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [{ batchId: 'live' }],
+      });
+      while (calls.reads < 2) await new Promise((r) => setTimeout(r, 50));
+      const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      await handle.signal(cancelSignal);
+      await handle.result();
+      return metadata.currentDetails;
+    });
+    expect(details).toBe(
+      'in_progress: 3 of 50 done, 1 failed; chunks 0/1; upstream default: sending, concurrency 1 of 4',
+    );
   });
 
   it('counts the window from creation: a validation that never finishes ends the batch expired', async () => {
