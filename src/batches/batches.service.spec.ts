@@ -39,4 +39,36 @@ describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
     expect(object.status).toBe('completed');
     expect(object.request_counts).toEqual({ total: 10, completed: 7, failed: 3 });
   });
+
+  it('reads a running batch at most once per LIVE_READ_MAX_AGE_MS, shared by the reads meanwhile; a cancel is seen at once', async () => {
+    const row = newValidatingBatch({
+      id: 'batch_live',
+      owner: 'o',
+      endpoint: '/v1/chat/completions',
+      input_file_id: 'file-1',
+      completion_window: '24h',
+      created_at: 1,
+      expires_at: 2,
+    });
+    await storage.batches.insert({ ...row, status: 'in_progress', total: 10 });
+    let reads = 0;
+    const batches = Object.create(storage.batches) as typeof storage.batches;
+    batches.get = async (owner: string, id: string) => {
+      reads++;
+      return storage.batches.get(owner, id);
+    };
+    const temporal = { workflow: { getHandle: () => ({ signal: async () => undefined }) } } as unknown as Client;
+    const config = loadConfig({ DATA_DIR: dir, LIVE_READ_MAX_AGE_MS: '300' });
+    const service = new BatchesService({ ...storage, batches }, temporal, config);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => service.retrieve('o', 'batch_live')));
+    expect(reads).toBe(1);
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set(['in_progress']));
+    // Another owner never gets the shared read.
+    await expect(service.retrieve('p', 'batch_live')).rejects.toMatchObject({ status: 404 });
+    await new Promise((r) => setTimeout(r, 350));
+    await service.retrieve('o', 'batch_live');
+    expect(reads).toBe(3);
+    expect((await service.cancel('o', 'batch_live')).status).toBe('cancelling');
+    expect((await service.retrieve('o', 'batch_live')).status).toBe('cancelling');
+  });
 });

@@ -27,6 +27,8 @@ export class BatchesService {
    * compare-and-set from a live status), so this stays true across API processes and needs no invalidation.
    */
   private readonly finished = new Map<string, { owner: string; object: BatchObject }>();
+  /** The latest read of each batch that has not ended, shared by the reads within LIVE_READ_MAX_AGE_MS. */
+  private readonly recent = new Map<string, { owner: string; at: number; object: Promise<BatchObject> }>();
 
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
@@ -104,10 +106,26 @@ export class BatchesService {
     }
   }
 
-  /** The owner's batch with live counts. */
+  /**
+   * The owner's batch with live counts. A batch that has not ended is read at most once per LIVE_READ_MAX_AGE_MS in
+   * this process (reads arriving meanwhile share that read), so its status and counts may be that much old.
+   */
   async retrieve(owner: string, id: string): Promise<BatchObject> {
     const hit = this.finished.get(id);
     if (hit?.owner === owner) return hit.object;
+    const maxAge = this.config.LIVE_READ_MAX_AGE_MS;
+    if (maxAge === 0) return this.read(owner, id);
+    const recent = this.recent.get(id);
+    if (recent?.owner === owner && performance.now() - recent.at < maxAge) return recent.object;
+    const object = this.read(owner, id);
+    if (this.recent.size >= FINISHED_CACHE_SIZE) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(id, { owner, at: performance.now(), object });
+    object.catch(() => this.recent.delete(id));
+    return object;
+  }
+
+  /** Reads the owner's batch from the store; a batch that has ended is kept for every later read. */
+  private async read(owner: string, id: string): Promise<BatchObject> {
     const row = await this.getRow(owner, id);
     const object = await this.present(row);
     // Once a batch has left the unfinished statuses, its row no longer changes.
@@ -150,9 +168,10 @@ export class BatchesService {
     const applied = await this.storage.batches.transition(id, CANCELLABLE_STATUSES, 'cancelling', {
       cancelling_at: nowSeconds(),
     });
+    this.recent.delete(id);
     if (applied) {
       await this.signalCancel(id);
-      return this.retrieve(owner, id);
+      return this.read(owner, id);
     }
     const now = (await this.storage.batches.get(owner, id)) ?? row;
     if (now.status === 'cancelling') await this.signalCancel(id);

@@ -117,6 +117,11 @@ export const configSchema = z.object({
   MAX_UPLOAD_BYTES: int(1).default(200 * 1024 * 1024),
   MAX_BATCH_REQUESTS: int(1).default(50000),
   API_RATE_LIMIT_PER_MINUTE: int(1).default(1200),
+  /**
+   * How old `GET /v1/batches/{id}` of a batch that has not ended may be: reads within this many milliseconds share one
+   * read of the store (0: every read goes to the store).
+   */
+  LIVE_READ_MAX_AGE_MS: int(0, 60000).default(1000),
   MAX_CONCURRENT_UPLOADS: int(1).default(4),
   /** An upload sending fewer bytes a second than this over a whole UPLOAD_RATE_WINDOW_MS is cut off. */
   UPLOAD_MIN_BYTES_PER_SECOND: int(0).default(1024),
