@@ -15,7 +15,11 @@ export class OpenAIErrorFilter implements ExceptionFilter {
     const answer = toErrorAnswer(err, req.method, req.url);
     if (answer.status >= 500) this.logger.error({ err, reqId: req.id }, 'request failed');
     if (reply.sent) return;
-    if (err instanceof RateLimitError) void reply.header('retry-after', String(err.retryAfterSeconds));
+    if (err instanceof RateLimitError) {
+      // The SDKs wait Retry-After (seconds), or retry-after-ms where given, before their retry.
+      void reply.header('retry-after', String(err.retryAfterSeconds));
+      void reply.header('retry-after-ms', String(err.retryAfterSeconds * 1000));
+    }
     // Answering before the request body was read (an upload refused midway): the unread rest would be taken for
     // the next request on this connection, so the connection ends with this answer.
     if (!req.raw.complete) void reply.header('connection', 'close');

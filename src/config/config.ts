@@ -122,7 +122,10 @@ export const configSchema = z.object({
    * read of the store (0: every read goes to the store).
    */
   LIVE_READ_MAX_AGE_MS: int(0, 60000).default(1000),
-  MAX_CONCURRENT_UPLOADS: int(1).default(4),
+  /** Uploads in progress at once per API process; per owner; and the bytes they may declare together. */
+  MAX_CONCURRENT_UPLOADS: int(1).default(64),
+  MAX_CONCURRENT_UPLOADS_PER_OWNER: int(1).default(32),
+  MAX_UPLOAD_BYTES_IN_FLIGHT: int(1).default(2 * 1024 * 1024 * 1024),
   /** An upload sending fewer bytes a second than this over a whole UPLOAD_RATE_WINDOW_MS is cut off. */
   UPLOAD_MIN_BYTES_PER_SECOND: int(0).default(1024),
   UPLOAD_RATE_WINDOW_MS: int(100).default(30000),

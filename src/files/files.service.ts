@@ -18,6 +18,7 @@ import type { FileRow, NewFile } from '../storage/file.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
 import { uploadFieldsSchema, type FileObject, type ListFilesQuery } from './files.schemas';
+import { UploadAdmission } from './upload-admission';
 import { watchUploadPace } from './upload-watchdog';
 import { nowSeconds } from '../common/clock';
 
@@ -57,13 +58,20 @@ const STORAGE_FAULTS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR',
 /** Upload, list, read and delete files. Uploads stream to the blob store; a failed one leaves nothing. */
 @Injectable()
 export class FilesService implements OnModuleInit {
-  private activeUploads = 0;
   private readonly logger = new Logger('files');
+  private readonly admission: UploadAdmission;
 
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.admission = new UploadAdmission({
+      maxUploads: config.MAX_CONCURRENT_UPLOADS,
+      maxPerOwner: config.MAX_CONCURRENT_UPLOADS_PER_OWNER,
+      maxBytes: config.MAX_UPLOAD_BYTES_IN_FLIGHT,
+      maxUploadBytes: config.MAX_UPLOAD_BYTES,
+    });
+  }
 
   /** An API killed mid-upload leaves a temp file behind; the next start removes it. */
   async onModuleInit(): Promise<void> {
@@ -76,10 +84,9 @@ export class FilesService implements OnModuleInit {
     if (!req.isMultipart()) {
       throw new InvalidRequestError('Uploads must be sent as multipart/form-data with a `file` and a `purpose` field.');
     }
-    if (this.activeUploads >= this.config.MAX_CONCURRENT_UPLOADS) {
-      throw new RateLimitError('Too many uploads in progress; retry shortly.', 1);
-    }
-    this.activeUploads++;
+    const length = Number(req.headers['content-length']);
+    const ticket = this.admission.admit(owner, Number.isFinite(length) && length > 0 ? length : undefined);
+    if ('refused' in ticket) throw new RateLimitError(ticket.refused, 1);
     const stopWatching = watchUploadPace(
       req.raw,
       { windowMs: this.config.UPLOAD_RATE_WINDOW_MS, minBytesPerSecond: this.config.UPLOAD_MIN_BYTES_PER_SECOND },
@@ -93,7 +100,7 @@ export class FilesService implements OnModuleInit {
       return await this.receive(owner, req);
     } finally {
       stopWatching();
-      this.activeUploads--;
+      ticket.release();
     }
   }
 

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { toFile } from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { startStack, type Stack } from '../support/stack';
 import { listFileBlobs } from '../support/test-blobs';
 
@@ -130,6 +130,70 @@ describe('slow uploads', () => {
       expect((await listFileBlobs(stack.config)).filter((b) => b !== `files/${id}`)).toEqual([]);
     } finally {
       for (const s of slow) s.stop();
+    }
+  });
+});
+
+describe('uploads under load', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack(
+      { API_KEYS: 'ka:team-a,kb:team-b', MAX_CONCURRENT_UPLOADS_PER_OWNER: '1', API_RATE_LIMIT_PER_MINUTE: '100000' },
+      { worker: false },
+    );
+  });
+  afterAll(() => stack.close());
+
+  it('one owner holding its upload slots does not keep another owner out', async () => {
+    const url = new URL(`${stack.baseURL}/files`);
+    const boundary = 'h0ld';
+    const held = request({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: { authorization: 'Bearer ka', 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    held.on('error', () => undefined);
+    held.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n{}\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      const small = async (key: string) =>
+        stack
+          .client(key)
+          .files.create({ file: await toFile(Buffer.from('{"a":1}\n'), 'x.jsonl'), purpose: 'batch' })
+          .then(
+            () => 200,
+            (err: { status?: number; headers?: Headers }) => {
+              if (err.status === 429) expect(err.headers?.get('retry-after-ms')).toBe('1000');
+              return err.status;
+            },
+          );
+      expect(await small('ka')).toBe(429);
+      expect(await small('kb')).toBe(200);
+    } finally {
+      held.destroy();
+    }
+  });
+
+  it('serves 20 clients uploading at once with the default limits (the small-batch burst), none refused', async () => {
+    const solo = await startStack({}, { worker: false });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, async (_, c) => {
+          const client = new OpenAI({ baseURL: solo.baseURL, apiKey: 'x', maxRetries: 0 });
+          const line = JSON.stringify({ custom_id: `c${c}`, method: 'POST', url: '/v1/chat/completions', body: {} });
+          return client.files
+            .create({ file: await toFile(Buffer.from(`${line}\n`), `in-${c}.jsonl`), purpose: 'batch' })
+            .then(
+              () => 200,
+              (err: { status?: number }) => err.status ?? 0,
+            );
+        }),
+      );
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    } finally {
+      await solo.close();
     }
   });
 });
