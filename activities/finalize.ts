@@ -55,9 +55,18 @@ const syntheticId = (batchId: string, ordinal: string): string =>
  * run again after its work committed: a run that finds the end status written only finishes the clean-up.
  */
 export function makeFinalize(deps: ActivityDeps) {
-  return async function finalize({ batchId, outcome }: FinalizeInput): Promise<FinalizeResult> {
-    const batch = await deps.batches.getById(batchId);
+  return async function finalize(input: FinalizeInput): Promise<FinalizeResult> {
+    const { batchId } = input;
+    let outcome = input.outcome;
+    let batch = await deps.batches.getById(batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
+    if (input.enterFinalizing && batch.status === 'in_progress') {
+      // The move to finalizing, in this activity: from here a cancel is refused. A cancel that reached the store first
+      // wins, and the batch ends cancelled.
+      await deps.batches.transition(batchId, ['in_progress'], 'finalizing', { finalizing_at: nowSeconds() });
+      batch = (await deps.batches.getById(batchId))!;
+    }
+    if (input.enterFinalizing && batch.status === 'cancelling') outcome = 'cancelled';
     const end = END[outcome];
     const keys = batchKeys(batchId);
     const cleanUp = async () => {

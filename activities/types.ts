@@ -10,6 +10,11 @@ export interface BatchRef {
   batchId: string;
 }
 
+/** Validates a batch's input; with `start`, also moves the batch on (to in_progress, or failed) in the same activity. */
+export interface ValidateInputInput extends BatchRef {
+  start?: boolean;
+}
+
 /** What validation learned: counts and how to schedule, or that the file failed. */
 export interface ValidateInputResult {
   ok: boolean;
@@ -29,6 +34,8 @@ export interface ValidateInputResult {
    * times; ten times as long after that); absent in older histories, which never do.
    */
   progressRefreshMs?: number;
+  /** With `start`: the move to in_progress (valid) or failed (not), as the transition activity would answer it. */
+  started?: TransitionResult;
 }
 
 /** A compare-and-set status change. */
@@ -65,6 +72,11 @@ export interface ProcessChunkResult {
 export interface FinalizeInput {
   batchId: string;
   outcome: 'completed' | 'expired' | 'cancelled';
+  /**
+   * For `completed`: move the batch from in_progress to finalizing first, in this activity; when a cancel reached the
+   * store first, the batch ends cancelled instead (its result says so).
+   */
+  enterFinalizing?: boolean;
 }
 
 /** The end status written. */

@@ -5,7 +5,8 @@ import type { ActivityDeps } from './deps';
 import { checkLine, embeddingInputs, parseLine, quote, type LineError } from '../src/batch-format/input-line';
 import { isBlank, readLineBatches, stripBom } from '../src/batch-format/jsonl-lines';
 import type { BatchStatus } from '../src/batch-format/status';
-import type { BatchRef, ValidateInputResult } from './types';
+import { makeTransition } from './transition';
+import type { ValidateInputInput, ValidateInputResult } from './types';
 
 /** At most this many errors are reported, ... */
 const MAX_REPORTED_ERRORS = 1000;
@@ -129,7 +130,20 @@ export function joinChunks(chunks: ChunkSpec[], max: number): ChunkSpec[] {
 
 /** Builds the validateInput activity: streams the input once, checks every line, writes the chunk index. */
 export function makeValidateInput(deps: ActivityDeps) {
-  return async function validateInput({ batchId }: BatchRef): Promise<ValidateInputResult> {
+  const transition = makeTransition(deps);
+  /** With `start`, the batch moves on in this activity: one activity fewer in every batch's history. */
+  const moveOn = async (batchId: string, result: ValidateInputResult): Promise<ValidateInputResult> => {
+    const started = result.ok
+      ? await transition({ batchId, from: ['validating'], to: 'in_progress', total: result.total, model: result.model })
+      : await transition({ batchId, from: ['validating'], to: 'failed' });
+    return { ...result, started };
+  };
+  return async function validateInput({ batchId, start }: ValidateInputInput): Promise<ValidateInputResult> {
+    const result = await validate(batchId);
+    return start ? moveOn(batchId, result) : result;
+  };
+
+  async function validate(batchId: string): Promise<ValidateInputResult> {
     const batch = await deps.batches.getById(batchId);
     if (!batch) throw ApplicationFailure.create({ type: 'BatchNotFound', message: batchId, nonRetryable: true });
     const { settings } = deps;
@@ -185,5 +199,5 @@ export function makeValidateInput(deps: ActivityDeps) {
     await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
     log.info('validated', { total: v.total, chunks: chunks.length, model: v.model });
     return result(true, v, chunks.length);
-  };
+  }
 }

@@ -11,10 +11,11 @@ import { b2 } from './scenarios/b2-latency';
 import { b3 } from './scenarios/b3-memory';
 import { b4 } from './scenarios/b4-validation';
 import { b5 } from './scenarios/b5-reads';
+import { b7 } from './scenarios/b7-small-batches';
 import { writeInput } from './scenarios/common';
 import { startTemporal, type BenchTemporal } from './temporal';
 
-const SCENARIOS: Scenario[] = [b1, b2, b3, b4, b5];
+const SCENARIOS: Scenario[] = [b1, b2, b3, b4, b5, b7];
 const BIG_LINES = 50_000;
 // 50,000 lines of 4,000 bytes: 200 MB, just under the API's default 200 MiB upload limit.
 const BIG_LINE_BYTES = 4000;

@@ -42,12 +42,14 @@ export async function runUntilStopped(
   enterFinalizing: () => Promise<boolean>,
   onProgress: () => void,
   window?: WindowTimer,
+  /** The fewer-steps patch holds, which implies the chunk-failure and live-progress ones. */
+  fewer = false,
 ): Promise<Outcome> {
   const timer = window ?? startWindowTimer(validation.expiresAtMs);
   const cancelled = condition(() => progress.cancelRequested).then(() => 'cancelled' as const);
   const workScope = new CancellationScope();
   const work = workScope
-    .run(() => runChunks(batchId, validation, progress, onProgress))
+    .run(() => runChunks(batchId, validation, progress, onProgress, fewer))
     .then(
       () => 'completed' as const,
       (err: unknown) => {
@@ -58,7 +60,7 @@ export async function runUntilStopped(
         return 'completed' as const;
       },
     );
-  const stopRefresh = startProgressRefresh(batchId, validation, progress, onProgress);
+  const stopRefresh = startProgressRefresh(batchId, validation, progress, onProgress, fewer);
   const first = await Promise.race([work, timer.expired, cancelled]);
   stopRefresh();
   if (first === 'completed') {
@@ -86,9 +88,10 @@ function startProgressRefresh(
   validation: ValidateInputResult,
   progress: BatchProgress,
   onProgress: () => void,
+  fewer: boolean,
 ): () => void {
   const interval = validation.progressRefreshMs;
-  if (!interval || !patched(LIVE_PROGRESS)) return () => undefined;
+  if (!interval || !(fewer || patched(LIVE_PROGRESS))) return () => undefined;
   const scope = new CancellationScope();
   scope
     .run(async () => {
@@ -113,6 +116,7 @@ async function runChunks(
   validation: ValidateInputResult,
   progress: BatchProgress,
   onProgress: () => void,
+  fewer: boolean,
 ): Promise<void> {
   const { processChunk } = chunkActivities(validation);
   const running = new Set<Promise<void>>();
@@ -134,7 +138,7 @@ async function runChunks(
           (err: unknown) => {
             // A chunk that fails for good (its retries are for crashes and lost workers, so this is rare: its index
             // or input is gone) does not strand the others: finalize writes its unfinished requests as failed lines.
-            if (isCancellation(err) || !patched(CHUNK_FAILURE_CONTINUES)) throw err;
+            if (isCancellation(err) || !(fewer || patched(CHUNK_FAILURE_CONTINUES))) throw err;
             running.delete(task);
             log.error('chunk failed for good; its unfinished requests become chunk_failed lines', {
               batchId,

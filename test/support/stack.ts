@@ -34,6 +34,9 @@ export async function startStack(env: Record<string, string> = {}, opts: { worke
     TEMPORAL_TASK_QUEUE: `test-${Math.random().toString(36).slice(2)}`,
     LOG_LEVEL: 'silent',
     API_RATE_LIMIT_PER_MINUTE: '1000000',
+    // Tests poll for states and counts as they change: every read goes to the store (the shared read of running
+    // batches is covered by its own spec and by the bench).
+    LIVE_READ_MAX_AGE_MS: '0',
     ...(await testDatabaseEnv()),
     ...(await testBlobEnv()),
     ...env,

@@ -12,6 +12,7 @@ import type {
   NotifyWebhookInput,
   ProcessChunkInput,
   TransitionInput,
+  ValidateInputInput,
   ValidateInputResult,
 } from '../../activities/types';
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
@@ -55,27 +56,32 @@ function fakeActivities(opts: {
     expiresAtMs: Date.now() + 3600_000,
     ...opts.validation,
   });
+  const transition = async (input: TransitionInput) => {
+    calls.transitions.push(input);
+    calls.ends.push(input.to);
+    if (input.to === 'in_progress' && opts.started && opts.started !== 'applied') {
+      return { applied: false, status: opts.started };
+    }
+    return { applied: true, status: input.to };
+  };
   const activities: BatchActivities = {
-    validateInput: async () => {
+    validateInput: async ({ batchId, start }: ValidateInputInput) => {
       const ctx = Context.current();
       const until = Date.now() + (opts.validateMs ?? 0);
       while (opts.validateHangs || Date.now() < until) {
         ctx.heartbeat();
         await ctx.sleep(50);
       }
-      return validated();
+      const result = validated();
+      if (!start) return result;
+      // With `start` the real activity moves the batch on itself, as the transition activity would.
+      const { total, model } = result;
+      const next: TransitionInput = result.ok
+        ? { batchId, from: ['validating'], to: 'in_progress', total, model }
+        : { batchId, from: ['validating'], to: 'failed' };
+      return { ...result, started: await transition(next) };
     },
-    total: 50,
-    chunkCount: 10,
-    window: 3,
-    transition: async (input: TransitionInput) => {
-      calls.transitions.push(input);
-      calls.ends.push(input.to);
-      if (input.to === 'in_progress' && opts.started && opts.started !== 'applied') {
-        return { applied: false, status: opts.started };
-      }
-      return { applied: true, status: input.to };
-    },
+    transition,
     processChunk: async ({ chunk }: ProcessChunkInput) => {
       calls.chunks.push(chunk);
       if (chunk === opts.failChunk) {
@@ -96,7 +102,8 @@ function fakeActivities(opts: {
       }
     },
     finalize: async (input: FinalizeInput) => {
-      calls.finalize.push(input);
+      if (input.enterFinalizing) await transition({ batchId: input.batchId, from: ['in_progress'], to: 'finalizing' });
+      calls.finalize.push({ batchId: input.batchId, outcome: input.outcome });
       calls.ends.push(input.outcome);
       const status = input.outcome === 'cancelled' ? 'cancelled' : input.outcome;
       return { status, completed: 0, failed: 0, unfinished: 0 };
@@ -193,6 +200,29 @@ const HISTORIES: {
     batchId: 'recorded-lp',
     fakes: { chunkMs: 1200, validation: { progressRefreshMs: 300, chunkCount: 2, window: 2 } },
     expiresInMs: 3600_000,
+  },
+  // Recorded with fewer steps per batch (validation and finalize move the batch on themselves).
+  {
+    file: 'batch-fewer-steps.json',
+    batchId: 'recorded-fs',
+    fakes: { chunkMs: 20, validation: { webhooks: true, progressRefreshMs: 60_000 } },
+    expiresInMs: 3600_000,
+  },
+  {
+    file: 'batch-fewer-steps-failed.json',
+    batchId: 'recorded-fs-vf',
+    fakes: { validation: { ok: false, webhooks: true } },
+    expiresInMs: 3600_000,
+  },
+  {
+    file: 'batch-fewer-steps-cancelled.json',
+    batchId: 'recorded-fs-cp',
+    fakes: { hang: true },
+    expiresInMs: 3600_000,
+    drive: async (handle, calls) => {
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.signal(cancelSignal);
+    },
   },
   {
     file: 'batch-chunk-failed-continues.json',

@@ -1,0 +1,122 @@
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { Batch } from 'openai/resources/batches';
+import { clientFor, createBatch } from '../batch-client';
+import type { BenchContext, Scenario } from '../context';
+import { CpuMeter } from '../proc-stats';
+import type { ScenarioResult } from '../report';
+import { startSimulator } from '../simulator';
+import { round, secs, sleep } from '../stats';
+import { startSystem } from '../system';
+import { BATCH_TIMEOUT_MS, warmUp, writeInput } from './common';
+
+const BATCHES = 200;
+const LINES = 20;
+const CLIENTS = 20;
+const LATENCY_MS = 50;
+const POLL_MS = 250;
+
+/** One client: creates its batches one after another, then polls them until every one has ended. */
+async function client(apiUrl: string, inputPath: string, count: number) {
+  const api = clientFor(apiUrl);
+  const created: Batch[] = [];
+  let refused = 0;
+  for (let i = 0; i < count; i++) {
+    try {
+      created.push(await createBatch(api, inputPath));
+    } catch (err) {
+      refused++;
+      if ((err as { status?: number }).status !== 429) throw err;
+    }
+  }
+  const deadline = Date.now() + BATCH_TIMEOUT_MS;
+  const open = new Set(created.map((b) => b.id));
+  const endedAt: number[] = [];
+  while (open.size > 0) {
+    if (Date.now() > deadline) throw new Error(`${open.size} batches still open`);
+    await sleep(POLL_MS);
+    for (const id of [...open]) {
+      const batch = await api.batches.retrieve(id);
+      if (batch.status === 'completed') {
+        open.delete(id);
+        endedAt.push(Date.now());
+      } else if (['failed', 'expired', 'cancelled'].includes(batch.status)) {
+        throw new Error(`batch ${id} ended ${batch.status}`);
+      }
+    }
+  }
+  return { ids: created.map((b) => b.id), refused, endedAt };
+}
+
+async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  const batches = Math.max(CLIENTS, Math.round(BATCHES * ctx.scale));
+  const perClient = Math.ceil(batches / CLIENTS);
+  const input = await writeInput(ctx, 'b7.jsonl', LINES, 0);
+  const server = await ctx.temporal();
+  const sim = await startSimulator(LATENCY_MS);
+  const system = await startSystem(server.address, sim.baseUrl, {});
+  try {
+    await warmUp(ctx, system, LINES);
+    const meter = new CpuMeter({ api: system.api.pid, worker: system.worker.pid, temporal: server.server.pid });
+    const started = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: CLIENTS }, () => client(system.apiUrl, input.path, perClient)),
+    );
+    const ms = Math.max(...results.flatMap((r) => r.endedAt)) - started;
+    const cpu = meter.stop();
+    const done = results.reduce((n, r) => n + r.ids.length, 0);
+    const refused = results.reduce((n, r) => n + r.refused, 0);
+    const rate = (done * 1000) / ms;
+    const perBatchMs = (s: number) => round((s * 1000) / done, 1);
+    const connection = await Connection.connect({ address: server.address });
+    const history = await new Client({ connection }).workflow.getHandle(results[0].ids[0]).fetchHistory();
+    await connection.close();
+    const events = history.events ?? [];
+    const EventType = temporal.api.enums.v1.EventType;
+    const count = (type: keyof typeof EventType) => events.filter((e) => e.eventType === EventType[type]).length;
+    return {
+      rows: [
+        {
+          id: 'B7',
+          scenario: `many small batches: ${done} of ${LINES} lines (${LATENCY_MS} ms upstream), ${CLIENTS} clients at once, polled`,
+          measured: `${round(rate, 1)} batches/s (${secs(ms)})`,
+          baseline: `${refused} uploads refused`,
+          ratio: rate,
+          target: '>= 10 batches/s, none refused',
+          pass: rate >= 10 && refused === 0,
+        },
+        {
+          id: 'B7-cpu',
+          scenario: 'many small batches: CPU per batch (Temporal dev server / API + worker)',
+          measured: `${perBatchMs(cpu.temporal)} ms / ${perBatchMs(cpu.api + cpu.worker)} ms`,
+          baseline: `${events.length} history events a batch`,
+          ratio: NaN,
+          target: 'info',
+          pass: null,
+        },
+      ],
+      raw: {
+        batches: done,
+        lines: LINES,
+        clients: CLIENTS,
+        ms,
+        refused,
+        cpu,
+        historyEvents: events.length,
+        workflowTasks: count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED'),
+        activities: count('EVENT_TYPE_ACTIVITY_TASK_SCHEDULED'),
+        searchAttributeUpserts: count('EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'),
+      },
+      notes: [
+        `B7 one batch's history: ${events.length} events, ${count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
+          `${count('EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')} activities, ${count('EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES')} search attribute upserts`,
+      ],
+    };
+  } finally {
+    await system.stop();
+    await sim.stop();
+  }
+}
+
+/** B7: many small batches at once, the shape of a team submitting evaluation jobs. */
+export const b7: Scenario = { id: 'B7', title: 'many small batches', run };
