@@ -122,8 +122,20 @@ function report(input: InputFile, direct: Direct, byProcesses: Map<number, Run[]
       measured: `${worker.toFixed(0)} µs/req`,
       baseline: `${client.toFixed(0)} µs/req bare client`,
       ratio: worker / client,
-      target: 'info',
-      pass: null,
+      target: '<= 2.0',
+      pass: worker / client <= 2,
+    });
+    // Every service process over the batch's life: the API (upload, create, polls, download), the worker and the
+    // Temporal server, against the same bare client.
+    const system = median(oneProcess.map((r) => usPerRequest(r.cpu.api + r.cpu.worker + r.cpu.temporal)));
+    rows.push({
+      id: 'B1-sys',
+      scenario: 'overhead: CPU of API + worker + Temporal server per request, 1 worker process, whole batch',
+      measured: `${system.toFixed(0)} µs/req`,
+      baseline: `${client.toFixed(0)} µs/req bare client`,
+      ratio: system / client,
+      target: '<= 3.0',
+      pass: system / client <= 3,
     });
   }
   notes.push(`B1 CPU cores during the last direct run: ${cpuSummary(lastDirect.cpu, lastDirect.ms)}`);
