@@ -85,8 +85,8 @@ function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: n
         measured: perSec(n, processing),
         baseline: `${ideal} (direct ${perSec(n, directMs)})`,
         ratio: rate / IDEAL_RPS,
-        target: '>= 0.90',
-        pass: rate / IDEAL_RPS >= 0.9,
+        target: '>= 0.95',
+        pass: rate / IDEAL_RPS >= 0.95,
       },
       {
         id: 'B2e2e',

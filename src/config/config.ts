@@ -121,7 +121,7 @@ export const configSchema = z.object({
    * How old `GET /v1/batches/{id}` of a batch that has not ended may be: reads within this many milliseconds share one
    * read of the store (0: every read goes to the store).
    */
-  LIVE_READ_MAX_AGE_MS: int(0, 60000).default(1000),
+  LIVE_READ_MAX_AGE_MS: int(0, 60000).default(250),
   /** Uploads in progress at once per API process; per owner; and the bytes they may declare together. */
   MAX_CONCURRENT_UPLOADS: int(1).default(64),
   MAX_CONCURRENT_UPLOADS_PER_OWNER: int(1).default(32),
