@@ -1,12 +1,16 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { Owner } from '../common/owner.decorator';
-import { CreateBatchBody, ListBatchesQuery } from './batches.schemas';
+import { CreateBatchBody, ListBatchesQuery, RerunBatchBody } from './batches.schemas';
 import { BatchesService } from './batches.service';
+import { RerunService } from './rerun.service';
 
 /** The Batches API (docs/api.md, Batches). */
 @Controller('v1/batches')
 export class BatchesController {
-  constructor(private readonly batches: BatchesService) {}
+  constructor(
+    private readonly batches: BatchesService,
+    private readonly reruns: RerunService,
+  ) {}
 
   /** Create a batch from an uploaded input file. */
   @Post()
@@ -28,5 +32,12 @@ export class BatchesController {
   @HttpCode(200)
   cancel(@Owner() owner: string, @Param('id') id: string) {
     return this.batches.cancel(owner, id);
+  }
+
+  /** Extension: a new batch of the lines of an ended batch that failed (or never ran), byte for byte. */
+  @Post(':id/rerun')
+  @HttpCode(200)
+  rerun(@Owner() owner: string, @Param('id') id: string, @Body() body: RerunBatchBody) {
+    return this.reruns.rerun(owner, id, body);
   }
 }

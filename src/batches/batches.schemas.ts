@@ -65,3 +65,20 @@ export const listBatchesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 export class ListBatchesQuery extends zodDto(listBatchesQuerySchema) {}
+
+/** `POST /v1/batches/{id}/rerun` body (an extension): which lines to run again, and the new batch's metadata. */
+export const rerunBatchSchema = z
+  .strictObject(
+    {
+      lines: z.enum(['failed', 'unfinished'], { error: "lines must be 'failed' or 'unfinished'" }).default('failed'),
+      metadata: metadataSchema.nullish(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `Unrecognized request argument supplied: ${issue.keys.join(', ')}`
+          : undefined,
+    },
+  )
+  .default({ lines: 'failed' });
+export class RerunBatchBody extends zodDto(rerunBatchSchema) {}
