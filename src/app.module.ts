@@ -8,6 +8,7 @@ import { BatchesModule } from './batches/batches.module';
 import { FilesModule } from './files/files.module';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
+import { OpenApiController } from './openapi/openapi.controller';
 import { STORAGE, StorageModule } from './storage/storage.module';
 import type { Storage } from './storage/storage';
 import { TemporalModule } from './temporal/temporal.module';
@@ -33,7 +34,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [configModule, storageModule, TemporalModule, FilesModule, BatchesModule],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, OpenApiController],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: OpenAIErrorFilter },

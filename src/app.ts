@@ -11,6 +11,7 @@ import { BatchesService } from './batches/batches.service';
 import { ApiKeys } from './common/api-keys';
 import { newRequestId } from './common/ids';
 import { NestPinoLogger, createLogger } from './logging/logger';
+import { recordRoutes } from './openapi/registered-routes';
 import type { AppConfig } from './config/config';
 import type { Storage } from './storage/storage';
 
@@ -48,6 +49,7 @@ export async function createApp(config: AppConfig, storage?: Storage): Promise<N
     logger: config.LOG_LEVEL === 'silent' ? false : new NestPinoLogger(createLogger(config.LOG_LEVEL, 'api')),
   });
   const fastify = app.getHttpAdapter().getInstance();
+  recordRoutes(fastify);
   fastify.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });

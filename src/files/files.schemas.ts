@@ -35,15 +35,18 @@ export const uploadFieldsSchema = z
   });
 export type UploadFields = z.infer<typeof uploadFieldsSchema>;
 
-/** The File object (docs/api.md, Files). */
-export interface FileObject {
-  id: string;
-  object: 'file';
-  bytes: number;
-  created_at: number;
-  expires_at: number | null;
-  filename: string;
-  purpose: string;
-  status: 'processed';
-  status_details: null;
-}
+/** The File object (docs/api.md, Files); the OpenAPI document is generated from it. */
+export const fileObjectSchema = z.object({
+  id: z.string(),
+  object: z.literal('file'),
+  bytes: z.number().int(),
+  created_at: z.number().int().describe('Unix seconds'),
+  expires_at: z.number().int().nullable().describe('Unix seconds'),
+  filename: z.string(),
+  purpose: z.string(),
+  status: z.literal('processed'),
+  status_details: z.null(),
+});
+
+/** The File object. */
+export type FileObject = z.infer<typeof fileObjectSchema>;
