@@ -32,6 +32,7 @@ module.exports = tseslint.config(
               target: [
                 './src/batches',
                 './src/files',
+                './src/results',
                 './src/health',
                 './src/common',
                 './src/app.ts',

@@ -1,18 +1,15 @@
-import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
+import type { ChunkIndex } from '../src/batch-format/blob-layout';
 import { emptyChunkState, startAttempt, type ChunkState } from '../src/batch-format/chunk-state';
-import type { BlobStore } from '../src/storage/blob.store';
 import type { Checkpoint } from '../src/storage/batch.store';
+import { committedState } from '../src/storage/committed-chunks';
 import type { ActivityDeps } from './deps';
 
 // A chunk's checkpoints, all in one place: validation writes the chunk index, an attempt claims its chunk and saves
 // checkpoints, finalize fences every chunk and reads what each committed. The state itself is ChunkState
-// (src/batch-format/chunk-state.ts); the rows live in the metadata store beside each chunk's fencing token.
+// (src/batch-format/chunk-state.ts); the rows live in the metadata store beside each chunk's fencing token, and
+// src/storage/committed-chunks.ts reads them back.
 
-/** Reads the chunk index validation wrote (undefined once finalize has removed the batch's working files). */
-export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {
-  const raw = await blobs.readBuffer(batchKeys(batchId).index);
-  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
-}
+export { committedState, loadChunkIndex } from '../src/storage/committed-chunks';
 
 /**
  * Claims a chunk for a new attempt: a fencing token never used before, and the state to resume from (the last
@@ -61,21 +58,6 @@ export async function fenceAndReadChunks(
       return c ? committedState(deps.blobs, batchId, i, c) : emptyChunkState();
     }),
   );
-}
-
-/**
- * The checkpoint a chunk's owner committed, as the metadata store holds it. Chunks checkpointed before checkpoints
- * moved into the store have none there: theirs is the state file their owner wrote to the blob store (or none at all).
- */
-export async function committedState(
-  blobs: BlobStore,
-  batchId: string,
-  chunk: number,
-  committed: { owner: number; state: string | null },
-): Promise<ChunkState> {
-  if (committed.state !== null) return JSON.parse(committed.state) as ChunkState;
-  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
-  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
 }
 
 /** A chunk state as the metadata store keeps it. */

@@ -8,6 +8,7 @@ import { addUsage, emptyUsage } from '../src/batch-format/usage';
 import type { BatchRow } from '../src/storage/batch.store';
 import { nowSeconds } from '../src/common/clock';
 import { partsOf, type ChunkState } from '../src/batch-format/chunk-state';
+import { layoutOf } from '../src/batch-format/result-layout';
 import { fenceAndReadChunks, loadChunkIndex } from './chunk-checkpoints';
 import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
 import type { ActivityDeps } from './deps';
@@ -82,6 +83,9 @@ export function makeFinalize(deps: ActivityDeps) {
     // Every chunk is taken from its attempts before it is read: an attempt still running (its cancel pending, its
     // heartbeat timed out) can commit nothing more, so what is read here is final.
     const states = await fenceAndReadChunks(deps, batchId, index);
+    // Where each chunk's lines will sit in the files, recorded before the batch ends: a client reading results while
+    // the batch ran is served the rest from the final files (src/results/).
+    if (index) await deps.batches.saveResultLayout(batchId, JSON.stringify(layoutOf(states)));
     const unfinished = { n: 0 };
     // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
     const ctx = Context.current();

@@ -9,6 +9,7 @@ import { FilesModule } from './files/files.module';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
 import { OpenApiController } from './openapi/openapi.controller';
+import { ResultsModule } from './results/results.module';
 import { STORAGE, StorageModule } from './storage/storage.module';
 import type { Storage } from './storage/storage';
 import { TemporalModule } from './temporal/temporal.module';
@@ -33,7 +34,7 @@ export class AppModule {
       : { module: StorageModule };
     return {
       module: AppModule,
-      imports: [configModule, storageModule, TemporalModule, FilesModule, BatchesModule],
+      imports: [configModule, storageModule, TemporalModule, FilesModule, BatchesModule, ResultsModule],
       controllers: [HealthController, MetricsController, OpenApiController],
       providers: [
         { provide: APP_GUARD, useClass: ApiKeyGuard },

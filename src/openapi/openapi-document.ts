@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { batchObjectSchema } from '../batch-format/batch-object';
 import { createBatchSchema, listBatchesQuerySchema, rerunBatchSchema } from '../batches/batches.schemas';
 import { fileObjectSchema, listFilesQuerySchema, uploadFieldsSchema } from '../files/files.schemas';
+import { resultsQuerySchema } from '../results/results.schemas';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -195,6 +196,26 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           parameters: [pathParameter('batch_id', 'batch_...')],
           requestBody: { required: false, ...json(schemaOf(rerunBatchSchema)) },
           responses: { '200': ok('The new Batch object', batch), ...errors(400, 401, 404, 409) },
+        },
+      },
+      '/v1/batches/{batch_id}/results': {
+        get: {
+          operationId: 'batchResults',
+          summary: "Extension: the result lines a batch has committed so far, past the previous page's cursor",
+          parameters: [pathParameter('batch_id', 'batch_...'), ...queryParameters(resultsQuerySchema)],
+          responses: {
+            '200': {
+              description:
+                'Output and error lines (as in the files) committed since `after`. Pass `x-next-cursor` as `after` for ' +
+                'the next page; `x-batch-complete: true` once the batch has ended and every line has been served.',
+              headers: {
+                'x-next-cursor': { required: true, schema: { type: 'string' } },
+                'x-batch-complete': { required: true, schema: { type: 'string', enum: ['true', 'false'] } },
+              },
+              content: { 'application/jsonl': { schema: { type: 'string' } } },
+            },
+            ...errors(400, 401, 404, 409),
+          },
         },
       },
       '/healthz': {

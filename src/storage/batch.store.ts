@@ -246,6 +246,38 @@ export class BatchStore {
     return new Map(rows.map((r) => [Number(r.chunk), { owner: Number(r.attempt) - 1, state: r.state }]));
   }
 
+  /**
+   * What each chunk of a batch committed so far, with the token that owns it, without taking anything from the
+   * attempts (results served while the batch runs). Empty once finalize has cleared the rows.
+   */
+  async chunkCheckpoints(batchId: string): Promise<Map<number, { owner: number; state: string | null }>> {
+    const rows = await this.db
+      .selectFrom('chunk_progress')
+      .select(['chunk', 'attempt', 'state'])
+      .where('batch_id', '=', batchId)
+      .execute();
+    return new Map(rows.map((r) => [Number(r.chunk), { owner: Number(r.attempt), state: r.state }]));
+  }
+
+  /** Records where each chunk's lines sit in the batch's final files (finalize, before the batch ends; idempotent). */
+  async saveResultLayout(batchId: string, layout: string): Promise<void> {
+    await this.db
+      .insertInto('result_layouts')
+      .values({ batch_id: batchId, layout })
+      .onConflict((oc) => oc.column('batch_id').doUpdateSet({ layout }))
+      .execute();
+  }
+
+  /** The layout finalize recorded for an ended batch (undefined for batches ended before layouts were recorded). */
+  async resultLayout(batchId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('result_layouts')
+      .select('layout')
+      .where('batch_id', '=', batchId)
+      .executeTakeFirst();
+    return row?.layout;
+  }
+
   /** Progress summed over a batch's chunks (zero once finalize has cleared them). */
   async chunkProgress(batchId: string): Promise<Progress> {
     return (await this.liveProgress(batchId)) ?? { completed: 0, failed: 0, usage: emptyUsage() };

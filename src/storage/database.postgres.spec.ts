@@ -48,6 +48,7 @@ describe('the PostgreSQL metadata store', () => {
       'files',
       'kysely_migration',
       'kysely_migration_lock',
+      'result_layouts',
     ]);
     expect(first.db.dialect).toBe('postgres');
     await first.batches.insert(batch('batch-1'));
@@ -61,6 +62,7 @@ describe('the PostgreSQL metadata store', () => {
       '002-chunk-attempt',
       '003-retention-indexes',
       '004-fencing-and-held-files',
+      '005-result-layouts',
     ]);
     const indexes = await sql<{ indexname: string }>`
       select indexname from pg_indexes where schemaname = 'public' and indexname in

@@ -60,9 +60,16 @@ export interface ChunkProgressTable {
   state: string | null;
 }
 
+/** Where each chunk's lines sit in an ended batch's output and error files (ResultLayout as JSON). */
+export interface ResultLayoutTable {
+  batch_id: string;
+  layout: string;
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   files: FileTable;
   batches: BatchTable;
   chunk_progress: ChunkProgressTable;
+  result_layouts: ResultLayoutTable;
 }

@@ -1,0 +1,27 @@
+import { batchKeys, type ChunkIndex } from '../batch-format/blob-layout';
+import { emptyChunkState, type ChunkState } from '../batch-format/chunk-state';
+import type { BlobStore } from './blob.store';
+
+// Reading what a batch's chunks committed: the chunk index validation wrote, and each chunk's last checkpoint. The
+// worker reads them to resume and finalize a chunk; the API reads them to serve results while the batch runs.
+
+/** Reads the chunk index validation wrote (undefined before validation, and once finalize has removed it). */
+export async function loadChunkIndex(blobs: BlobStore, batchId: string): Promise<ChunkIndex | undefined> {
+  const raw = await blobs.readBuffer(batchKeys(batchId).index);
+  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkIndex) : undefined;
+}
+
+/**
+ * The checkpoint a chunk's owner committed, as the metadata store holds it. Chunks checkpointed before checkpoints
+ * moved into the store have none there: theirs is the state file their owner wrote to the blob store (or none at all).
+ */
+export async function committedState(
+  blobs: BlobStore,
+  batchId: string,
+  chunk: number,
+  committed: { owner: number; state: string | null },
+): Promise<ChunkState> {
+  if (committed.state !== null) return JSON.parse(committed.state) as ChunkState;
+  const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
+  return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
+}
