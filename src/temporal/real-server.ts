@@ -121,7 +121,16 @@ export interface NodeSettings {
   numHistoryShards?: number;
 }
 
-/** Writes `<dir>/config/node.yaml`, the server's configuration for one node. */
+/**
+ * The server's dynamic configuration: eager activity dispatch, so the activity a workflow task schedules (validate, a
+ * chunk, finalize) goes back to the worker in that task's completion instead of through the task queue; a matching
+ * round trip less per activity (about a tenth of the server's CPU per small batch, bench B7).
+ */
+const DYNAMIC_CONFIG = `system.enableActivityEagerExecution:
+  - value: true
+`;
+
+/** Writes `<dir>/config/node.yaml`, the server's configuration for one node, and its dynamic configuration. */
 export function writeNodeConfig(s: NodeSettings): void {
   const sql = (db: string, maxConns: number) => `
       sql:
@@ -173,9 +182,13 @@ clusterMetadata:
       rpcAddress: ${s.clusterAddress}
 dcRedirectionPolicy:
   policy: noop
+dynamicConfigClient:
+  filepath: ${JSON.stringify(join(s.dir, 'config', 'dynamic.yaml'))}
+  pollInterval: 60s
 `;
   mkdirSync(join(s.dir, 'config'), { recursive: true });
   writeFileSync(join(s.dir, 'config', 'node.yaml'), yaml);
+  writeFileSync(join(s.dir, 'config', 'dynamic.yaml'), DYNAMIC_CONFIG);
 }
 
 /** One running server node (all four services in one process). */
