@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { emptyUsage } from '../batch-format/usage';
 import { loadConfig } from '../config/config';
 import { newValidatingBatch, type BatchRow } from '../storage/batch.store';
 import { openStorage, type Storage } from '../storage/storage';
@@ -70,5 +71,36 @@ describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
     expect(reads).toBe(3);
     expect((await service.cancel('o', 'batch_live')).status).toBe('cancelling');
     expect((await service.retrieve('o', 'batch_live')).status).toBe('cancelling');
+  });
+
+  it('does not share the read of a batch about to end: every request answered, or finalizing', async () => {
+    const row = newValidatingBatch({
+      id: 'batch_ending',
+      owner: 'o',
+      endpoint: '/v1/chat/completions',
+      input_file_id: 'file-1',
+      completion_window: '24h',
+      created_at: 1,
+      expires_at: 2,
+    });
+    // Every request has its answer (the last chunk's final checkpoint): finalize is next.
+    await storage.batches.insert({ ...row, status: 'in_progress', total: 4 });
+    await storage.batches.claimChunk('batch_ending', 0, async () => ({
+      completed: 3,
+      failed: 1,
+      usage: emptyUsage(),
+      state: '{}',
+    }));
+    const service = new BatchesService(
+      storage,
+      {} as Client,
+      loadConfig({ DATA_DIR: dir, LIVE_READ_MAX_AGE_MS: '60000' }),
+    );
+    expect((await service.retrieve('o', 'batch_ending')).request_counts).toEqual({ total: 4, completed: 3, failed: 1 });
+    // The end shows at the next read, not a read-sharing period later.
+    await storage.batches.transition('batch_ending', ['in_progress'], 'finalizing', {});
+    expect((await service.retrieve('o', 'batch_ending')).status).toBe('finalizing');
+    await storage.batches.transition('batch_ending', ['finalizing'], 'completed', { completed: 3, failed: 1 });
+    expect((await service.retrieve('o', 'batch_ending')).status).toBe('completed');
   });
 });

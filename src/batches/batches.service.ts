@@ -27,8 +27,14 @@ export class BatchesService {
    * compare-and-set from a live status), so this stays true across API processes and needs no invalidation.
    */
   private readonly finished = new Map<string, { owner: string; object: BatchObject }>();
-  /** The latest read of each batch that has not ended, shared by the reads within LIVE_READ_MAX_AGE_MS. */
-  private readonly recent = new Map<string, { owner: string; at: number; object: Promise<BatchObject> }>();
+  /**
+   * The latest read of each batch that has not ended, shared by the reads within LIVE_READ_MAX_AGE_MS; `ending` once
+   * it showed the batch about to end, when it is shared no more.
+   */
+  private readonly recent = new Map<
+    string,
+    { owner: string; at: number; object: Promise<BatchObject>; ending: boolean }
+  >();
 
   constructor(
     @Inject(STORAGE) private readonly storage: Storage,
@@ -108,7 +114,9 @@ export class BatchesService {
 
   /**
    * The owner's batch with live counts. A batch that has not ended is read at most once per LIVE_READ_MAX_AGE_MS in
-   * this process (reads arriving meanwhile share that read), so its status and counts may be that much old.
+   * this process (reads arriving meanwhile share that read), so its status and counts may be that much old. A batch
+   * about to end (every request answered, or finalizing or cancelling) is read afresh each time: its end shows at
+   * the next read.
    */
   async retrieve(owner: string, id: string): Promise<BatchObject> {
     const hit = this.finished.get(id);
@@ -116,11 +124,15 @@ export class BatchesService {
     const maxAge = this.config.LIVE_READ_MAX_AGE_MS;
     if (maxAge === 0) return this.read(owner, id);
     const recent = this.recent.get(id);
-    if (recent?.owner === owner && performance.now() - recent.at < maxAge) return recent.object;
+    if (recent?.owner === owner && !recent.ending && performance.now() - recent.at < maxAge) return recent.object;
     const object = this.read(owner, id);
     if (this.recent.size >= FINISHED_CACHE_SIZE) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(id, { owner, at: performance.now(), object });
-    object.catch(() => this.recent.delete(id));
+    const entry = { owner, at: performance.now(), object, ending: false };
+    this.recent.set(id, entry);
+    object.then(
+      (o) => (entry.ending = aboutToEnd(o)),
+      () => this.recent.delete(id),
+    );
     return object;
   }
 
@@ -188,4 +200,11 @@ export class BatchesService {
       this.logger.warn({ batchId: id }, 'cancel: workflow not found');
     }
   }
+}
+
+/** A batch whose end is near: every request has its answer, or it is finalizing or cancelling. */
+function aboutToEnd(o: BatchObject): boolean {
+  if (o.status === 'finalizing' || o.status === 'cancelling') return true;
+  const counts = o.request_counts;
+  return !!counts && counts.total > 0 && counts.completed + counts.failed >= counts.total;
 }
