@@ -61,6 +61,7 @@ describe('the PostgreSQL metadata store', () => {
       '002-chunk-attempt',
       '003-retention-indexes',
       '004-fencing-and-held-files',
+      '006-owner-admission',
     ]);
     const indexes = await sql<{ indexname: string }>`
       select indexname from pg_indexes where schemaname = 'public' and indexname in

@@ -7,6 +7,7 @@ import { initialMigration } from './migrations/001-initial';
 import { chunkAttemptMigration } from './migrations/002-chunk-attempt';
 import { retentionIndexesMigration } from './migrations/003-retention-indexes';
 import { fencingAndHeldFilesMigration } from './migrations/004-fencing-and-held-files';
+import { ownerAdmissionMigration } from './migrations/006-owner-admission';
 import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
@@ -26,6 +27,7 @@ function migrations(dialect: SqlDialect): MigrationProvider {
     '002-chunk-attempt': chunkAttemptMigration,
     '003-retention-indexes': retentionIndexesMigration,
     '004-fencing-and-held-files': fencingAndHeldFilesMigration,
+    '006-owner-admission': ownerAdmissionMigration,
   };
   return { getMigrations: async () => all };
 }
