@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { uploadLines, waitForStatus } from '../support/batch-helpers';
@@ -225,6 +226,46 @@ describe('fair share of an upstream between owners', () => {
     } finally {
       for (const x of aBatches) await a.batches.cancel(x.id);
       for (const x of aBatches) await waitForStatus(a, x.id, ENDED);
+    }
+  });
+});
+
+describe('tenant limits when validation runs again after its outcome committed', () => {
+  const t = simulatedStack(
+    {},
+    {
+      API_KEYS: 'ka:team-a',
+      TENANTS_FILE: tenantsFile('again', ['tenants:', '  team-a: { max_active_batches: 1 }']),
+      FAULT_INJECT_AFTER_COMMIT: 'validateInput',
+    },
+  );
+
+  it('an admitted batch stays admitted, and a refused one stays failed with the errors it was refused with', async () => {
+    const a = t.stack.client('ka');
+    const connection = await Connection.connect({ address: t.stack.config.TEMPORAL_ADDRESS! });
+    const first = await createBatch(a, 'first', 2, 8, { latency_ms: 60_000 });
+    try {
+      // Its requests reach the upstream only once validation has run again and returned.
+      await waitUntil(() => t.sim.inFlight === 2);
+      expect((await a.batches.retrieve(first.id)).status).toBe('in_progress');
+      const second = await createBatch(a, 'second', 2);
+      // The workflow ends only after its validation ran again; the outcome is still the refusal.
+      expect(await new Client({ connection }).workflow.getHandle(second.id).result()).toEqual({ status: 'failed' });
+      const refused = await a.batches.retrieve(second.id);
+      expect(refused.status).toBe('failed');
+      expect(refused.errors!.data).toEqual([
+        {
+          code: 'batch_limit_exceeded',
+          message: 'Active batch limit reached for team-a: 1 of 1 batches active.',
+          param: null,
+          line: null,
+        },
+      ]);
+      expect((await a.batches.retrieve(first.id)).status).toBe('in_progress');
+    } finally {
+      await connection.close();
+      await a.batches.cancel(first.id);
+      await waitForStatus(a, first.id, ENDED);
     }
   });
 });
