@@ -82,6 +82,21 @@ module.exports = tseslint.config(
               message: 'src/storage keeps rows and blobs; it depends on nothing above it.',
             },
             {
+              target: './src/tenants',
+              from: [
+                './activities',
+                './workflows',
+                './src/worker',
+                './src/temporal',
+                './src/storage',
+                './src/upstream',
+                './src/batches',
+                './src/files',
+              ],
+              message:
+                'src/tenants is the tenants file and its limits: the store and the upstream are given its answers.',
+            },
+            {
               target: './activities',
               from: ['./src/worker', './src/batches', './src/files', './src/temporal', './workflows'],
               message:

@@ -42,6 +42,8 @@ export class ChunkRequests {
   constructor(
     private readonly deps: ActivityDeps,
     private readonly batchId: string,
+    /** The batch's owner: the upstream serves owners by weight, then their batches round-robin. */
+    private readonly owner: string,
     private readonly writer: ChunkWriter,
   ) {
     setMaxListeners(0, this.stop.signal);
@@ -80,17 +82,18 @@ export class ChunkRequests {
             continue;
           }
           // Admission bounds what every chunk in this process has prepared for the upstream (and serves batches
-          // round-robin): a chunk waits here rather than holding a window of parsed requests of its own.
-          if (!upstream.tryAdmit()) {
+          // round-robin, owners by weight first): a chunk waits here rather than holding a window of parsed requests of
+          // its own.
+          if (!upstream.tryAdmit(this.owner)) {
             try {
-              await upstream.admit(signal, this.batchId);
+              await upstream.admit(signal, this.batchId, this.owner);
             } catch (err) {
               if (!(err instanceof LimiterAbortError)) this.fail(err);
               break reading;
             }
             // Cancelled while waiting for admission: nothing more is sent.
             if (signal.aborted) {
-              upstream.leave();
+              upstream.leave(this.owner);
               break reading;
             }
           }
@@ -98,7 +101,7 @@ export class ChunkRequests {
           // again), so a batch whose requests keep failing cannot hold the admission other batches wait for.
           let admitted = true;
           const leave = () => {
-            if (admitted) upstream.leave();
+            if (admitted) upstream.leave(this.owner);
             admitted = false;
           };
           // The body goes upstream as the line has it, not re-serialized from the parsed object.
@@ -123,7 +126,7 @@ export class ChunkRequests {
   /** Sends one request and records its result line when the answer is final. */
   private send(r: PreparedRequest): void {
     const estimatedTokens = estimateTokens(r.line.body, r.body.length);
-    const options = { key: this.batchId, estimatedTokens, model: r.model ?? '', onBackoff: r.leave };
+    const options = { key: this.batchId, owner: this.owner, estimatedTokens, model: r.model ?? '', onBackoff: r.leave };
     let over = false;
     const finish = (err: unknown, answer?: UpstreamAnswer) => {
       if (over) return;

@@ -1,6 +1,8 @@
+import type { AdmissionStore } from '../src/storage/admission.store';
 import type { BatchStore } from '../src/storage/batch.store';
 import type { BlobStore } from '../src/storage/blob.store';
 import type { FileStore } from '../src/storage/file.store';
+import type { Tenants } from '../src/tenants/tenants';
 import type { UpstreamRouter } from '../src/upstream/upstream-router';
 import type { WebhookSender } from '../src/webhooks/webhook-sender';
 
@@ -23,7 +25,10 @@ export interface ActivitySettings {
 export interface ActivityDeps {
   files: FileStore;
   batches: BatchStore;
+  admissions: AdmissionStore;
   blobs: BlobStore;
+  /** Each owner's limits and fair-share weight (TENANTS_FILE). */
+  tenants: Tenants;
   router: UpstreamRouter;
   settings: ActivitySettings;
   /** Present when WEBHOOK_URL is set: end states are announced through it. */

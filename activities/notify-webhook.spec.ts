@@ -40,6 +40,8 @@ const row = (patch: Partial<BatchRow> = {}): BatchRow => ({
   output_expires_seconds: null,
   idempotency_key: null,
   request_hash: null,
+  admitted_requests: null,
+  estimated_tokens: null,
   ...patch,
 });
 

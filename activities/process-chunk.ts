@@ -22,6 +22,8 @@ export function makeProcessChunk(deps: ActivityDeps) {
     // up on it, or an operator reset it) is refused from then on and stops; its own files are never read past the
     // lengths frozen here.
     const { token, state } = await claimChunk(deps, batchId, chunk);
+    // The owner, read once per chunk: the upstream shares its concurrency between owners by weight.
+    const owner = (await deps.batches.getById(batchId))?.owner ?? '';
     const stop = new AbortController();
     const superseded = () => {
       stop.abort();
@@ -50,7 +52,7 @@ export function makeProcessChunk(deps: ActivityDeps) {
       writer.checkpoint().catch(() => undefined); // retried at the next tick; the final one surfaces it
     }, deps.settings.checkpointIntervalMs);
     try {
-      await new ChunkRequests(deps, batchId, writer).sendAll(
+      await new ChunkRequests(deps, batchId, owner, writer).sendAll(
         stop.signal,
         index.inputBlobKey,
         spec,

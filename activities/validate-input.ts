@@ -4,7 +4,10 @@ import { batchKeys, type ChunkIndex, type ChunkSpec } from '../src/batch-format/
 import type { ActivityDeps } from './deps';
 import { checkLine, embeddingInputs, parseLine, quote, type LineError } from '../src/batch-format/input-line';
 import { isBlank, readLineBatches, stripBom } from '../src/batch-format/jsonl-lines';
+import { estimatePromptTokens } from '../src/batch-format/prompt-tokens';
 import type { BatchStatus } from '../src/batch-format/status';
+import type { BatchRow } from '../src/storage/batch.store';
+import { hasLimits, limitErrors, type Enqueued } from '../src/tenants/limits';
 import { makeTransition } from './transition';
 import type { ValidateInputInput, ValidateInputResult } from './types';
 
@@ -25,6 +28,8 @@ class Validation {
   total = 0;
   model: string | null = null;
   embeddingInputs = 0;
+  /** Estimated prompt tokens of the valid lines, counted against the owner's enqueued token limit. */
+  promptTokens = 0;
   tooMany = false;
   readonly chunks: ChunkSpec[] = [];
   private readonly seen = new Set<string>();
@@ -83,6 +88,7 @@ class Validation {
         message: `Line ${lineNo}: model '${quote(model)}' differs from '${quote(this.model ?? '')}'; a batch uses one model.`,
       });
     }
+    this.promptTokens += estimatePromptTokens(body);
     if (this.endpoint === '/v1/embeddings') this.countEmbeddings(body);
   }
 
@@ -189,6 +195,7 @@ export function makeValidateInput(deps: ActivityDeps) {
     }
     if (v.total === 0)
       v.report({ code: 'empty_file', message: 'The input file has no requests.', param: null, line: null });
+    if (v.errorCount === 0) await admit(batch, v);
     if (v.errorCount > 0) {
       log.info('validation failed', { total: v.total, errors: v.errorCount, first: v.errors[0]?.code });
       await deps.batches.update(batchId, { errors: JSON.stringify({ object: 'list', data: v.errors }) }, VALIDATING);
@@ -199,5 +206,26 @@ export function makeValidateInput(deps: ActivityDeps) {
     await deps.blobs.writeBuffer(batchKeys(batchId).index, JSON.stringify(index));
     log.info('validated', { total: v.total, chunks: chunks.length, model: v.model });
     return result(true, v, chunks.length);
+  }
+
+  /**
+   * Counts a valid batch against its owner's limits (TENANTS_FILE), or reports each limit it would pass: the batch
+   * then fails validation. Validation may run again after its outcome committed, so an admitted batch stays admitted
+   * and a refused one (already failed) keeps the errors it was refused with.
+   */
+  async function admit(batch: BatchRow, v: Validation): Promise<void> {
+    if (batch.estimated_tokens !== null) return;
+    if (batch.status === 'failed') {
+      const stored = batch.errors ? (JSON.parse(batch.errors) as { data: LineError[] }).data : [];
+      for (const error of stored) v.report(error);
+      return;
+    }
+    const owner = batch.owner;
+    const policy = deps.tenants.policyOf(owner);
+    const need = { requests: v.total, tokens: v.promptTokens };
+    const refuse = hasLimits(policy) ? (enqueued: Enqueued) => limitErrors(owner, policy, enqueued, need) : undefined;
+    const refused = await deps.admissions.admit(batch.id, owner, need, refuse);
+    for (const { code, message } of refused) v.report({ code, message, param: null, line: null });
+    if (refused.length > 0) log.info('over its owner limits', { owner, codes: refused.map((e) => e.code) });
   }
 }

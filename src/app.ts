@@ -14,6 +14,7 @@ import { NestPinoLogger, createLogger } from './logging/logger';
 import { recordRoutes } from './openapi/registered-routes';
 import type { AppConfig } from './config/config';
 import type { Storage } from './storage/storage';
+import { loadTenants } from './tenants/tenants-file';
 
 /** Probes and scrapers are never rate limited. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -37,6 +38,8 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 
 /** Builds the API on Fastify: request ids, multipart. Nest routes Fastify's own errors through OpenAIErrorFilter. */
 export async function createApp(config: AppConfig, storage?: Storage): Promise<NestFastifyApplication> {
+  // The workers apply the tenants file; the API reads it too, so a bad file stops either from starting.
+  loadTenants(config.TENANTS_FILE);
   const adapter = new FastifyAdapter({
     logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
     genReqId: () => newRequestId(),

@@ -91,6 +91,8 @@ export const configSchema = z.object({
   UPSTREAM_BASE_URL: z.url().default('https://api.openai.com/v1'),
   UPSTREAM_API_KEY: z.string().min(1).optional(),
   UPSTREAMS_FILE: z.string().min(1).optional(),
+  /** Owners' limits (active batches, enqueued requests and tokens) and fair-share weights (YAML; see README). */
+  TENANTS_FILE: z.string().min(1).optional(),
   UPSTREAM_CONCURRENCY: int(1, 10000).default(64),
   UPSTREAM_TIMEOUT_MS: int(100).default(600000),
   UPSTREAM_MAX_RETRIES: int(0, 100).default(5),

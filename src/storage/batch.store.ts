@@ -41,6 +41,8 @@ export function newValidatingBatch(fields: NewBatchFields): NewBatch {
     output_expires_seconds: null,
     idempotency_key: null,
     request_hash: null,
+    admitted_requests: null,
+    estimated_tokens: null,
     ...fields,
   };
 }

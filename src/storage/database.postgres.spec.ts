@@ -63,6 +63,7 @@ describe('the PostgreSQL metadata store', () => {
       '003-retention-indexes',
       '004-fencing-and-held-files',
       '005-result-layouts',
+      '006-owner-admission',
     ]);
     const indexes = await sql<{ indexname: string }>`
       select indexname from pg_indexes where schemaname = 'public' and indexname in

@@ -8,6 +8,7 @@ import { chunkAttemptMigration } from './migrations/002-chunk-attempt';
 import { retentionIndexesMigration } from './migrations/003-retention-indexes';
 import { fencingAndHeldFilesMigration } from './migrations/004-fencing-and-held-files';
 import { resultLayoutsMigration } from './migrations/005-result-layouts';
+import { ownerAdmissionMigration } from './migrations/006-owner-admission';
 import { errorReason, isPostgresUrl, NulCharacterPlugin, postgresDialect, redactUrl } from './postgres';
 import type { Database } from './schema';
 
@@ -28,6 +29,7 @@ function migrations(dialect: SqlDialect): MigrationProvider {
     '003-retention-indexes': retentionIndexesMigration,
     '004-fencing-and-held-files': fencingAndHeldFilesMigration,
     '005-result-layouts': resultLayoutsMigration,
+    '006-owner-admission': ownerAdmissionMigration,
   };
   return { getMigrations: async () => all };
 }

@@ -45,6 +45,10 @@ export interface BatchTable {
   output_expires_seconds: number | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  /** Requests counted against the owner's limits, set when validation admits the batch (null before; 006). */
+  admitted_requests: number | null;
+  /** Estimated prompt tokens counted against the owner's limits, set with admitted_requests. */
+  estimated_tokens: number | null;
 }
 
 /** Per-chunk progress, written at each checkpoint, summed for live request_counts. */

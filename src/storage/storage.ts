@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { AppConfig } from '../config/config';
+import { AdmissionStore } from './admission.store';
 import { BatchStore } from './batch.store';
 import { FsBlobStore, type BlobStore } from './blob.store';
 import { openDatabase, type DatabaseConfig, type Db } from './database';
@@ -10,6 +11,8 @@ export interface Storage {
   db: Db;
   files: FileStore;
   batches: BatchStore;
+  /** Batches admitted against their owner's limits (the tenants file). */
+  admissions: AdmissionStore;
   blobs: BlobStore;
   close(): Promise<void>;
 }
@@ -29,6 +32,7 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
     db,
     files: new FileStore(db.kysely),
     batches: new BatchStore(db.kysely),
+    admissions: new AdmissionStore(db.kysely, db.dialect),
     blobs: blobs.store,
     close: async () => {
       await db.kysely.destroy();

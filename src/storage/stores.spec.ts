@@ -212,6 +212,56 @@ describe.each(['sqlite', 'postgres'] as const)('the stores on %s', (engine) => {
     expect(await batches.countByStatus()).toEqual({ validating: 3, in_progress: 1 });
   });
 
+  it("counts an owner's admitted batches until they leave finalizing, and admits one only while it validates", async () => {
+    const { batches, admissions } = storage;
+    for (const id of ['b1', 'b2', 'b3', 'b4', 'b-done']) await batches.insert(batch(id));
+    await batches.insert(batch('b-other', 'p'));
+    const none = () => [] as string[];
+    expect(await admissions.admit('b1', 'o', { requests: 5, tokens: 50 }, none)).toEqual([]);
+    expect(await admissions.admit('b-other', 'p', { requests: 100, tokens: 1000 }, none)).toEqual([]);
+    // Admitted while still validating: it counts at once (another validation may be deciding meanwhile).
+    expect(await admissions.enqueued(storage.db.kysely, 'o', 'b4')).toEqual({ batches: 1, requests: 5, tokens: 50 });
+    // Without limits the batch is only recorded.
+    expect(await admissions.admit('b2', 'o', { requests: 3, tokens: 30 })).toEqual([]);
+    await batches.transition('b2', ['validating'], 'in_progress', { total: 3 });
+    // A row from before admissions were recorded counts its total and no tokens.
+    await batches.transition('b3', ['validating'], 'finalizing', { total: 7 });
+    await admissions.admit('b-done', 'o', { requests: 1000, tokens: 1000 }, none);
+    await batches.transition('b-done', ['validating'], 'completed');
+    expect(await admissions.enqueued(storage.db.kysely, 'o', 'b4')).toEqual({ batches: 3, requests: 15, tokens: 80 });
+    // Its own row is not counted against it.
+    expect(await admissions.enqueued(storage.db.kysely, 'o', 'b1')).toEqual({ batches: 2, requests: 10, tokens: 30 });
+
+    const seen: unknown[] = [];
+    const refuse = (e: unknown) => (seen.push(e), ['over']);
+    expect(await admissions.admit('b4', 'o', { requests: 1, tokens: 1 }, refuse)).toEqual(['over']);
+    expect(seen).toEqual([{ batches: 3, requests: 15, tokens: 80 }]);
+    expect(await batches.getById('b4')).toMatchObject({ admitted_requests: null, estimated_tokens: null });
+    // Already admitted, or no longer validating: left as it is, nothing asked.
+    expect(await admissions.admit('b1', 'o', { requests: 9, tokens: 9 }, refuse)).toEqual([]);
+    expect(await admissions.admit('b3', 'o', { requests: 9, tokens: 9 }, refuse)).toEqual([]);
+    expect(seen).toHaveLength(1);
+    expect(await batches.getById('b1')).toMatchObject({ admitted_requests: 5, estimated_tokens: 50 });
+  });
+
+  it('admits batches of one owner validating at the same moment one at a time, from several processes', async () => {
+    const other = await openStorage({ DATA_DIR: dataDir, DATABASE_URL: url });
+    try {
+      const ids = Array.from({ length: 12 }, (_, i) => `race-${i}`);
+      for (const id of ids) await storage.batches.insert(batch(id));
+      const atMostThree = (e: { batches: number }) => (e.batches >= 3 ? ['full'] : []);
+      const outcomes = await Promise.all(
+        ids.map((id, i) =>
+          (i % 2 ? other : storage).admissions.admit(id, 'o', { requests: 1, tokens: 1 }, atMostThree),
+        ),
+      );
+      expect(outcomes.filter((o) => o.length === 0)).toHaveLength(3);
+      expect(await storage.admissions.enqueued(storage.db.kysely, 'o', 'none')).toMatchObject({ batches: 3 });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('allows one batch per owner and Idempotency-Key', async () => {
     const { batches } = storage;
     await batches.insert(batch('b1', 'o', 'key'));

@@ -147,4 +147,54 @@ describe('ConcurrencyLimiter', () => {
     cut.onThrottled();
     expect(cut.allowance).toBe(4);
   });
+  it('serves owners by weight first, then the batches of the chosen owner round-robin', () => {
+    const limiter = new ConcurrencyLimiter(1, 1, (owner) => (owner === 'b' ? 3 : 1));
+    expect(limiter.tryAcquire('a')).toBe(true);
+    const order: string[] = [];
+    // Owner a queued first with five batches, owner b (weight 3) afterwards with one.
+    for (let i = 0; i < 40; i++) {
+      for (let batch = 1; batch <= 5; batch++) {
+        const key = `a${batch}`;
+        limiter.acquireWith(undefined, key, () => order.push(key), 'a');
+      }
+    }
+    for (let i = 0; i < 40; i++) limiter.acquireWith(undefined, 'b1', () => order.push('b1'), 'b');
+    for (let i = 0; i < 40; i++) limiter.release(order.length === 0 ? 'a' : order.at(-1)!.slice(0, 1));
+    // b gets three of every four slots, whatever a's number of batches; a's go to its batches in turn.
+    expect(order.filter((k) => k === 'b1')).toHaveLength(30);
+    expect(order.filter((k) => k !== 'b1')).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'a1', 'a2', 'a3', 'a4', 'a5']);
+    for (let i = 0; i + 4 <= order.length; i += 4)
+      expect(order.slice(i, i + 4).filter((k) => k === 'b1')).toHaveLength(3);
+  });
+
+  it('gives an owner that had nothing waiting no credit for the time it was idle', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    expect(limiter.tryAcquire('a')).toBe(true);
+    const order: string[] = [];
+    for (let i = 0; i < 200; i++) limiter.acquireWith(undefined, 'a1', () => order.push('a'), 'a');
+    for (let i = 0; i < 100; i++) limiter.release('a');
+    for (let i = 0; i < 10; i++) limiter.acquireWith(undefined, 'b1', () => order.push('b'), 'b');
+    for (let i = 0; i < 20; i++) limiter.release(order.at(-1));
+    // Alternating from b's arrival, not ten b's in a row for the hundred slots a had alone.
+    expect(order.slice(100)).toHaveLength(20);
+    for (let i = 100; i < 120; i += 2) expect(order.slice(i, i + 2).sort()).toEqual(['a', 'b']);
+  });
+
+  it('counts what each owner holds and waits for, and forgets owners with neither', () => {
+    const limiter = new ConcurrencyLimiter(2);
+    expect(limiter.tryAcquire('a')).toBe(true);
+    limiter.acquireWith(undefined, 'a1', () => undefined, 'a');
+    limiter.acquireWith(undefined, 'b1', () => undefined, 'b');
+    limiter.acquireWith(undefined, 'b1', () => undefined, 'b');
+    expect(Object.fromEntries(limiter.byOwner())).toEqual({
+      a: { inFlight: 2, queued: 0 },
+      b: { inFlight: 0, queued: 2 },
+    });
+    limiter.release('a');
+    limiter.release('a');
+    expect(Object.fromEntries(limiter.byOwner())).toEqual({ b: { inFlight: 2, queued: 0 } });
+    limiter.release('b');
+    limiter.release('b');
+    expect(limiter.byOwner().size).toBe(0);
+  });
 });

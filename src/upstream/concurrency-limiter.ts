@@ -17,15 +17,38 @@ interface Waiter {
   onAbort?: () => void;
 }
 
+/** What one owner holds and waits for. */
+export interface OwnerCounts {
+  inFlight: number;
+  queued: number;
+}
+
+/** One owner's waiters, by batch, and its place in the weighted order. */
+interface OwnerLine {
+  readonly owner: string;
+  /** Its stride-scheduling pass: the owner with the smallest is served next, and then moves on 1/weight. */
+  pass: number;
+  readonly weight: number;
+  /** Waiters by batch; the Map iterates in insertion order, and re-inserting a served batch moves it to the back. */
+  readonly batches: Map<string, Waiter[]>;
+  queued: number;
+  inFlight: number;
+}
+
 /**
  * A semaphore whose size adapts (AIMD): a throttled answer halves the allowed concurrency, each success adds
  * 1/limit back, up to the configured maximum. One per upstream per worker process, shared by every chunk.
- * Waiters are queued per key (the batch id) and served round-robin across keys, so a huge batch queued first
- * cannot starve a small batch started later: each gets every other free slot.
+ *
+ * Waiters are queued per owner (the tenant) and, within it, per batch. A freed slot goes to the owner with waiters
+ * whose share is most behind, by weight (stride scheduling: an owner of weight 3 is served three times for each time
+ * one of weight 1 is), then to that owner's batches round-robin. So an owner with ten batches queued first gets no
+ * more than its weighted share against an owner with one batch started later, and within an owner a huge batch
+ * cannot starve a small one. An owner joins the order where it stands now, so time it had nothing waiting earns it
+ * no burst later.
  *
  * With several worker processes, each one's part of the upstream's concurrency is its `share`, which the
  * supervisor moves to where the work is ({@link setShare}); the limit is the smaller of the share and the AIMD
- * allowance.
+ * allowance. The weighted order holds within each process.
  */
 export class ConcurrencyLimiter {
   private active = 0;
@@ -34,12 +57,21 @@ export class ConcurrencyLimiter {
   private waiting = 0;
   /** True while {@link drain} runs (it is not re-entered: see there). */
   private draining = false;
-  private readonly queues = new Map<string, Waiter[]>();
+  /** Every owner that holds a slot or waits for one (few: owners are the tenants of the API keys). */
+  private readonly owners = new Map<string, OwnerLine>();
+  /** The owners with waiters, in the order they joined (ties go to the earlier). */
+  private readonly ready: OwnerLine[] = [];
+  /** The pass of the owner served last: where an owner that starts waiting joins the order. */
+  private virtualTime = 0;
 
-  /** `max` bounds the AIMD allowance; `share` (default `max`) is this process's part of it. */
+  /**
+   * `max` bounds the AIMD allowance; `share` (default `max`) is this process's part of it; `weightOf` gives each
+   * owner's weight (default 1 for all).
+   */
   constructor(
     readonly max: number,
     share = max,
+    private readonly weightOf: (owner: string) => number = () => 1,
   ) {
     this.allowed = max;
     this.shareOf = Math.min(share, max);
@@ -79,51 +111,80 @@ export class ConcurrencyLimiter {
     return Math.min(Math.floor(this.allowed), this.shareOf);
   }
 
-  /** Takes a slot if one is free and nobody waits for one; false otherwise (then `acquire` waits in line). */
-  tryAcquire(): boolean {
+  /** What each owner holds and waits for now (owners with neither are left out). */
+  byOwner(): Map<string, OwnerCounts> {
+    const counts = new Map<string, OwnerCounts>();
+    for (const [owner, { inFlight, queued }] of this.owners) {
+      if (inFlight > 0 || queued > 0) counts.set(owner, { inFlight, queued });
+    }
+    return counts;
+  }
+
+  /**
+   * Takes a slot for `owner` if one is free and nobody waits for one; false otherwise (then `acquire` waits in line).
+   * The slot is given back with `release(owner)`.
+   */
+  tryAcquire(owner = ''): boolean {
     if (this.active < this.limit && this.waiting === 0) {
       this.active++;
+      this.lineOf(owner).inFlight++;
       return true;
     }
     return false;
   }
 
-  /** Waits for a slot in `key`'s queue; rejects with LimiterAbortError if `signal` aborts first. */
-  acquire(signal?: AbortSignal, key = ''): Promise<void> {
-    return new Promise((resolve, reject) => this.acquireWith(signal, key, (err) => (err ? reject(err) : resolve())));
+  /** Waits for a slot in `owner`'s line, batch `key`; rejects with LimiterAbortError if `signal` aborts first. */
+  acquire(signal?: AbortSignal, key = '', owner = ''): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.acquireWith(signal, key, (err) => (err ? reject(err) : resolve()), owner),
+    );
   }
 
   /**
    * {@link acquire} with a callback (no promise per wait). A slot granted at once, or a signal already aborted, calls
    * back before this returns; a queued waiter is called back from the `release` that frees its slot.
    */
-  acquireWith(signal: AbortSignal | undefined, key: string, done: AcquireCallback): void {
+  acquireWith(signal: AbortSignal | undefined, key: string, done: AcquireCallback, owner = ''): void {
     if (signal?.aborted) return done(new LimiterAbortError());
-    if (this.tryAcquire()) return done(null);
+    if (this.tryAcquire(owner)) return done(null);
     const waiter: Waiter = { done, signal };
-    const queue = this.queues.get(key) ?? [];
-    if (queue.length === 0) this.queues.set(key, queue);
+    const line = this.lineOf(owner);
+    if (line.queued === 0) {
+      // Joins where the order stands now: what it is owed from before it waited is kept, idle time earns nothing.
+      line.pass = Math.max(line.pass, this.virtualTime);
+      this.ready.push(line);
+    }
+    const queue = line.batches.get(key) ?? [];
+    if (queue.length === 0) line.batches.set(key, queue);
     queue.push(waiter);
+    line.queued++;
     this.waiting++;
     if (signal) {
-      waiter.onAbort = () => this.abandon(key, waiter);
+      waiter.onAbort = () => this.abandon(owner, key, waiter);
       listenAbort(signal, waiter.onAbort);
     }
   }
 
-  private abandon(key: string, waiter: Waiter): void {
-    const queue = this.queues.get(key);
+  private abandon(owner: string, key: string, waiter: Waiter): void {
+    const line = this.owners.get(owner);
+    const queue = line?.batches.get(key);
     const i = queue?.indexOf(waiter) ?? -1;
-    if (!queue || i === -1) return;
+    if (!line || !queue || i === -1) return;
     queue.splice(i, 1);
-    if (queue.length === 0) this.queues.delete(key);
+    if (queue.length === 0) line.batches.delete(key);
     this.waiting--;
+    this.dequeued(owner, line);
     waiter.done(new LimiterAbortError());
   }
 
-  /** Returns a slot and wakes waiters while the limit allows. */
-  release(): void {
+  /** Returns `owner`'s slot and wakes waiters while the limit allows. */
+  release(owner = ''): void {
     this.active--;
+    const line = this.owners.get(owner);
+    if (line) {
+      line.inFlight--;
+      this.forgetIfIdle(owner, line);
+    }
     this.drain();
   }
 
@@ -160,22 +221,67 @@ export class ConcurrencyLimiter {
     this.draining = true;
     try {
       while (this.active < this.limit && this.waiting > 0) {
-        // The Map iterates keys in insertion order; re-inserting a served key moves it to the back.
-        const [key, queue] = this.queues.entries().next().value as [string, Waiter[]];
+        const line = this.nextOwner();
+        // The owner's batches round-robin: re-inserting the served batch moves it to the back.
+        const [key, queue] = line.batches.entries().next().value as [string, Waiter[]];
         const waiter = queue.shift()!;
-        this.queues.delete(key);
-        if (queue.length) this.queues.set(key, queue);
+        line.batches.delete(key);
+        if (queue.length) line.batches.set(key, queue);
         this.waiting--;
         if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
         if (waiter.signal?.aborted) {
+          this.dequeued(line.owner, line);
           waiter.done(new LimiterAbortError());
           continue;
         }
         this.active++;
+        line.inFlight++;
+        this.dequeued(line.owner, line);
         waiter.done(null);
       }
     } finally {
       this.draining = false;
     }
+  }
+
+  /** The owner with waiters whose turn it is (smallest pass), moved on by its stride. */
+  private nextOwner(): OwnerLine {
+    let next = this.ready[0];
+    for (let i = 1; i < this.ready.length; i++) if (this.ready[i].pass < next.pass) next = this.ready[i];
+    this.virtualTime = next.pass;
+    next.pass += 1 / next.weight;
+    return next;
+  }
+
+  /** One of `line`'s waiters left the queue (granted or abandoned). */
+  private dequeued(owner: string, line: OwnerLine): void {
+    if (--line.queued > 0) return;
+    this.ready.splice(this.ready.indexOf(line), 1);
+    this.forgetIfIdle(owner, line);
+  }
+
+  /** `owner`'s line, made on first use. */
+  private lineOf(owner: string): OwnerLine {
+    let line = this.owners.get(owner);
+    if (!line) {
+      line = {
+        owner,
+        pass: this.virtualTime,
+        weight: this.weightOf(owner),
+        batches: new Map(),
+        queued: 0,
+        inFlight: 0,
+      };
+      this.owners.set(owner, line);
+    }
+    return line;
+  }
+
+  /**
+   * Drops an owner that holds and waits for nothing and is owed nothing (its pass is not ahead of the order): it
+   * would join where the order stands anyway, so only owners still paying back a burst are remembered.
+   */
+  private forgetIfIdle(owner: string, line: OwnerLine): void {
+    if (line.queued === 0 && line.inFlight === 0 && line.pass <= this.virtualTime) this.owners.delete(owner);
   }
 }

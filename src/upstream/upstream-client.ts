@@ -36,12 +36,16 @@ export interface UpstreamOptions {
   outageToleranceMs?: number;
   requestsPerMinute?: number;
   tokensPerMinute?: number;
+  /** Each owner's fair-share weight (the tenants file); default 1 for every owner. */
+  ownerWeight?: (owner: string) => number;
 }
 
 /** Per-request scheduling hints. */
 export interface SendOptions {
-  /** Fairness key (the batch id): the limiter serves keys round-robin. */
+  /** Fairness key (the batch id): the limiter serves an owner's batches round-robin. */
   key?: string;
+  /** The batch's owner (the tenant): the limiter serves owners by weight before batches. */
+  owner?: string;
   /** Tokens reserved against the tokens-per-minute budget before sending. */
   estimatedTokens?: number;
   /** The request's model, for metrics labels. */
@@ -62,6 +66,14 @@ export interface UpstreamStats {
   share: number;
   /** The AIMD allowance, whatever the share. */
   allowance: number;
+}
+
+/** One owner's requests on this upstream in this process. */
+export interface OwnerUpstreamStats {
+  /** Requests holding a slot. */
+  inFlight: number;
+  /** Requests read and waiting: for a slot, or for an admission (a chunk's next request). */
+  queued: number;
 }
 
 /** Called once with a request's final answer, or with an error (UpstreamAbortedError when the chunk's signal aborted). */
@@ -151,8 +163,8 @@ export class UpstreamClient {
 
   constructor(private readonly opts: UpstreamOptions) {
     const share = Math.min(opts.concurrencyShare ?? opts.concurrency, opts.concurrency);
-    this.limiter = new ConcurrencyLimiter(opts.concurrency, share);
-    this.admission = new ConcurrencyLimiter(2 * opts.concurrency, share + opts.concurrency);
+    this.limiter = new ConcurrencyLimiter(opts.concurrency, share, opts.ownerWeight);
+    this.admission = new ConcurrencyLimiter(2 * opts.concurrency, share + opts.concurrency, opts.ownerWeight);
     if (opts.requestsPerMinute) this.rpm = new RateLimiter(opts.requestsPerMinute);
     if (opts.tokensPerMinute) this.tpm = new RateLimiter(opts.tokensPerMinute);
     this.latency = upstreamLatency.slot({ upstream: opts.name });
@@ -189,25 +201,41 @@ export class UpstreamClient {
     return this.opts.name;
   }
 
-  /** Takes an admission for one more prepared request if one is free at once (no waiting). */
-  tryAdmit(): boolean {
-    return this.admission.tryAcquire();
+  /** Takes an admission for one more of `owner`'s prepared requests if one is free at once (no waiting). */
+  tryAdmit(owner = ''): boolean {
+    return this.admission.tryAcquire(owner);
   }
 
-  /** Waits for an admission in `key`'s line (batches are served round-robin); rejects with LimiterAbortError. */
-  admit(signal: AbortSignal, key: string): Promise<void> {
-    return this.admission.acquire(signal, key);
+  /**
+   * Waits for an admission in `owner`'s line, batch `key` (owners are served by weight, then their batches
+   * round-robin); rejects with LimiterAbortError.
+   */
+  admit(signal: AbortSignal, key: string, owner = ''): Promise<void> {
+    return this.admission.acquire(signal, key, owner);
   }
 
-  /** Gives an admission back (the request is answered, or waits out a backoff). */
-  leave(): void {
-    this.admission.release();
+  /** Gives `owner`'s admission back (the request is answered, or waits out a backoff). */
+  leave(owner = ''): void {
+    this.admission.release(owner);
   }
 
   /** The concurrency as it stands, for metrics and the supervisor of several worker processes. */
   stats(): UpstreamStats {
     const { inFlight, queued, limit, share, allowance } = this.limiter;
     return { inFlight, queued, limit, share, allowance };
+  }
+
+  /** Per owner: requests in flight, and requests read and waiting (for a slot or an admission). */
+  ownerStats(): Map<string, OwnerUpstreamStats> {
+    const stats = new Map<string, OwnerUpstreamStats>();
+    for (const [owner, { inFlight, queued }] of this.limiter.byOwner()) stats.set(owner, { inFlight, queued });
+    for (const [owner, { queued }] of this.admission.byOwner()) {
+      if (queued === 0) continue;
+      const s = stats.get(owner);
+      if (s) s.queued += queued;
+      else stats.set(owner, { inFlight: 0, queued });
+    }
+    return stats;
   }
 
   /**
@@ -241,7 +269,7 @@ export class UpstreamClient {
       return;
     }
     slots.attempts.n++;
-    this.attempt(upstreamPath, body, signal, opts.key ?? '', (err, answer) => {
+    this.attempt(upstreamPath, body, signal, opts, (err, answer) => {
       if (err) return done(err);
       const verdict = this.verdict(1, answer!, opts.model ?? '');
       if ('final' in verdict) return done(null, verdict.final);
@@ -268,7 +296,7 @@ export class UpstreamClient {
       if (this.rpm || this.tpm) await this.takeRate(signal, opts.estimatedTokens ?? 0);
       slots.attempts.n++;
       const answer = await new Promise<UpstreamAnswer>((resolve, reject) =>
-        this.attempt(path, body, signal, opts.key ?? '', (err, a) => (err ? reject(err) : resolve(a!))),
+        this.attempt(path, body, signal, opts, (err, a) => (err ? reject(err) : resolve(a!))),
       );
       verdict = this.verdict(attempt, answer, opts.model ?? '');
     }
@@ -362,31 +390,49 @@ export class UpstreamClient {
   }
 
   /**
-   * One attempt: takes a slot (a free one at once, else in `key`'s line, without a promise) and sends. A queued
-   * request is granted its slot from inside another request's completion, while undici is still handling that
-   * connection: it is sent from a microtask, once undici is done.
+   * One attempt: takes a slot (a free one at once, else in the owner's line for its batch, without a promise) and
+   * sends. A queued request is granted its slot from inside another request's completion, while undici is still
+   * handling that connection: it is sent from a microtask, once undici is done.
    */
-  private attempt(path: string, body: string | Buffer, signal: AbortSignal, key: string, done: SendCallback): void {
-    if (this.limiter.tryAcquire()) return this.dispatchAttempt(path, body, signal, done);
-    this.limiter.acquireWith(signal, key, (err) => {
-      if (err) return done(new UpstreamAbortedError(err.message));
-      queueMicrotask(() => this.dispatchAttempt(path, body, signal, done));
-    });
+  private attempt(
+    path: string,
+    body: string | Buffer,
+    signal: AbortSignal,
+    opts: SendOptions,
+    done: SendCallback,
+  ): void {
+    const owner = opts.owner ?? '';
+    if (this.limiter.tryAcquire(owner)) return this.dispatchAttempt(path, body, signal, owner, done);
+    this.limiter.acquireWith(
+      signal,
+      opts.key ?? '',
+      (err) => {
+        if (err) return done(new UpstreamAbortedError(err.message));
+        queueMicrotask(() => this.dispatchAttempt(path, body, signal, owner, done));
+      },
+      owner,
+    );
   }
 
   /**
    * Sends one attempt on the slot the caller holds, and gives the slot back when it ends. `done` gets the HTTP
    * answer or the network failure as an outcome, or UpstreamAbortedError when `signal` aborted.
    */
-  private dispatchAttempt(path: string, body: string | Buffer, signal: AbortSignal, done: SendCallback): void {
+  private dispatchAttempt(
+    path: string,
+    body: string | Buffer,
+    signal: AbortSignal,
+    owner: string,
+    done: SendCallback,
+  ): void {
     if (signal.aborted) {
-      this.limiter.release();
+      this.limiter.release(owner);
       return done(new UpstreamAbortedError('chunk cancelled'));
     }
     const started = performance.now();
     const handler = new AnswerHandler(signal, (err, answer) => {
       this.latency.observe((performance.now() - started) / 1000);
-      this.limiter.release();
+      this.limiter.release(owner);
       if (answer) {
         this.lastContact = Date.now();
         return done(null, answer);

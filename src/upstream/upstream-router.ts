@@ -28,7 +28,8 @@ export class UpstreamRouter {
   private readonly patterns: { re: RegExp; upstream: string }[] = [];
   private readonly fallback?: string;
 
-  constructor(table: RoutingTable, retry: RetrySettings) {
+  /** `ownerWeight` gives each owner's fair share of every upstream (default 1 for all). */
+  constructor(table: RoutingTable, retry: RetrySettings, ownerWeight?: (owner: string) => number) {
     for (const u of table.upstreams) {
       this.clients.set(
         u.name,
@@ -41,6 +42,7 @@ export class UpstreamRouter {
           timeoutMs: u.timeoutMs,
           requestsPerMinute: u.requestsPerMinute,
           tokensPerMinute: u.tokensPerMinute,
+          ownerWeight,
           ...retry,
         }),
       );

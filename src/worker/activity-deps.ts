@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../../activities/deps';
 import type { AppConfig } from '../config/config';
 import type { Storage } from '../storage/storage';
+import { loadTenants } from '../tenants/tenants-file';
 import { loadRouting, splitRouting, type RoutingTable } from '../upstream/routing';
 import { UpstreamRouter } from '../upstream/upstream-router';
 import { WebhookSender } from '../webhooks/webhook-sender';
@@ -24,6 +25,7 @@ export function activityDeps(
   storage: Storage,
   setup: WorkerProcessSetup = { index: 0, count: 1 },
 ): ActivityDeps {
+  const tenants = loadTenants(config.TENANTS_FILE);
   const router = new UpstreamRouter(
     splitRouting(setup.routing ?? loadRouting(config), setup.index, setup.count, setup.concurrency),
     {
@@ -32,11 +34,14 @@ export function activityDeps(
       retryMaxMs: config.UPSTREAM_RETRY_MAX_MS,
       outageToleranceMs: config.UPSTREAM_OUTAGE_TOLERANCE_MS,
     },
+    (owner) => tenants.weightOf(owner),
   );
   return {
     files: storage.files,
     batches: storage.batches,
+    admissions: storage.admissions,
     blobs: storage.blobs,
+    tenants,
     router,
     settings: {
       completionWindowSeconds: config.COMPLETION_WINDOW_SECONDS,

@@ -210,6 +210,19 @@ describe('UpstreamSimulator', () => {
     expect(sim.peakInFlight).toBe(10);
   });
 
+  it('counts the requests of each x_sim.group in flight', async () => {
+    sim.latencyMs = 200;
+    const replies = Promise.all([
+      ...Array.from({ length: 3 }, (_, i) => post('/embeddings', withSim({ group: 'a' }, { input: `a${i}` }))),
+      post('/embeddings', withSim({ group: 'b' })),
+    ]);
+    while (sim.inFlight < 4) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect([sim.inFlightOf('a'), sim.inFlightOf('b'), sim.inFlightOf('c')]).toEqual([3, 1, 0]);
+    await replies;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([sim.inFlightOf('a'), sim.inFlightOf('b')]).toEqual([0, 0]);
+  });
+
   it('closes with an idle keep-alive connection and a pending delayed request', async () => {
     const other = await UpstreamSimulator.start();
     const client = new Agent({ keepAliveTimeout: 60_000 });

@@ -20,6 +20,7 @@ export interface SimDirective {
   latency_ms?: number; // overrides the server-wide latency for this request
   faults?: FaultStep[]; // attempt n (0-based, per key) uses faults[n]
   always?: FaultStep; // used for every attempt that faults does not cover; with neither, success
+  group?: string; // counted in inFlightOf(group) while its response is open (e.g. the batch's owner)
 }
 
 /** Options for {@link UpstreamSimulator.start}. */
@@ -48,6 +49,7 @@ export class UpstreamSimulator {
   private readonly counts = new Map<string, number>();
   private readonly auth = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly groups = new Map<string, number>();
   private total = 0;
   private active = 0;
   private peak = 0;
@@ -100,6 +102,11 @@ export class UpstreamSimulator {
   /** Requests whose response has not finished yet. */
   get inFlight(): number {
     return this.active;
+  }
+
+  /** Requests of `x_sim.group` whose response has not finished yet. */
+  inFlightOf(group: string): number {
+    return this.groups.get(group) ?? 0;
   }
 
   /** Highest {@link inFlight} seen since start or the last {@link reset}. */
@@ -177,6 +184,11 @@ export class UpstreamSimulator {
     const key = directive?.key ?? (directive === undefined ? raw : JSON.stringify(withoutSim(body)));
     const attempt = this.counts.get(key) ?? 0;
     this.counts.set(key, attempt + 1);
+    const group = directive?.group;
+    if (group !== undefined) {
+      this.groups.set(group, this.inFlightOf(group) + 1);
+      res.once('close', () => this.groups.set(group, this.inFlightOf(group) - 1));
+    }
 
     const step = directive?.faults?.[attempt] ?? directive?.always;
     const delay = step?.delay_ms ?? directive?.latency_ms ?? this.latencyMs;
@@ -278,6 +290,7 @@ function readDirective(body: JsonObject): SimDirective | undefined {
     latency_ms: typeof sim.latency_ms === 'number' ? sim.latency_ms : undefined,
     faults: Array.isArray(sim.faults) ? (sim.faults as FaultStep[]) : undefined,
     always: isObject(sim.always) ? (sim.always as FaultStep) : undefined,
+    group: typeof sim.group === 'string' ? sim.group : undefined,
   };
 }
 
