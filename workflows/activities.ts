@@ -26,6 +26,9 @@ export function chunkActivities(validation: ValidateInputResult) {
   // retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
   return proxyActivities<BatchActivities>({
     startToCloseTimeout: '26 hours',
+    // Eager dispatch would hand every chunk to the worker process that completed the workflow task: a batch of several
+    // chunks goes through the task queue instead, so all worker processes share it. One chunk gains the round trip.
+    allowEagerDispatch: validation.chunkCount <= 1,
     heartbeatTimeout: validation.heartbeatTimeoutMs ?? 20000,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
