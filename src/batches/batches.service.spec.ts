@@ -8,6 +8,18 @@ import { newValidatingBatch, type BatchRow } from '../storage/batch.store';
 import { openStorage, type Storage } from '../storage/storage';
 import { BatchesService } from './batches.service';
 
+/** A batch row of owner `o`, as create writes it (the test sets its status and counts). */
+const batchRow = (id: string) =>
+  newValidatingBatch({
+    id,
+    owner: 'o',
+    endpoint: '/v1/chat/completions',
+    input_file_id: 'file-1',
+    completion_window: '24h',
+    created_at: 1,
+    expires_at: 2,
+  });
+
 describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
   let dir: string;
   let storage: Storage;
@@ -21,15 +33,7 @@ describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
   });
 
   it('never shows 0/0: a row read as finalizing whose chunk rows finalize has just cleared is read again', async () => {
-    const row = newValidatingBatch({
-      id: 'batch_race',
-      owner: 'o',
-      endpoint: '/v1/chat/completions',
-      input_file_id: 'file-1',
-      completion_window: '24h',
-      created_at: 1,
-      expires_at: 2,
-    });
+    const row = batchRow('batch_race');
     await storage.batches.insert({ ...row, status: 'completed', total: 10, completed: 7, failed: 3 });
     // The API read the row just before finalize moved the final counts onto it and cleared the chunk rows.
     const stale = { ...(await storage.batches.getById('batch_race'))!, status: 'finalizing', completed: 0, failed: 0 };
@@ -42,15 +46,7 @@ describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
   });
 
   it('reads a running batch at most once per LIVE_READ_MAX_AGE_MS, shared by the reads meanwhile; a cancel is seen at once', async () => {
-    const row = newValidatingBatch({
-      id: 'batch_live',
-      owner: 'o',
-      endpoint: '/v1/chat/completions',
-      input_file_id: 'file-1',
-      completion_window: '24h',
-      created_at: 1,
-      expires_at: 2,
-    });
+    const row = batchRow('batch_live');
     await storage.batches.insert({ ...row, status: 'in_progress', total: 10 });
     let reads = 0;
     const batches = Object.create(storage.batches) as typeof storage.batches;
@@ -74,15 +70,7 @@ describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
   });
 
   it('does not share the read of a batch about to end: every request answered, or finalizing', async () => {
-    const row = newValidatingBatch({
-      id: 'batch_ending',
-      owner: 'o',
-      endpoint: '/v1/chat/completions',
-      input_file_id: 'file-1',
-      completion_window: '24h',
-      created_at: 1,
-      expires_at: 2,
-    });
+    const row = batchRow('batch_ending');
     // Every request has its answer (the last chunk's final checkpoint): finalize is next.
     await storage.batches.insert({ ...row, status: 'in_progress', total: 4 });
     await storage.batches.claimChunk('batch_ending', 0, async () => ({
