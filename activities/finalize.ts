@@ -89,7 +89,8 @@ export function makeFinalize(deps: ActivityDeps) {
     const unfinished = { n: 0 };
     // Heartbeats as the files stream (the SDK throttles them), so a worker lost mid-finalize is noticed quickly.
     const ctx = Context.current();
-    const beat = () => ctx.heartbeat();
+    // A local activity (a small batch's finalize) has no heartbeat.
+    const beat = ctx.info.isLocal ? () => undefined : () => ctx.heartbeat();
     const outputFileId = await writeResultFile(
       deps,
       batch,

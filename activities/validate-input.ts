@@ -183,7 +183,8 @@ export function makeValidateInput(deps: ActivityDeps) {
         const bytes = stripBom(line);
         if (!isBlank(bytes)) v.add(bytes, line.lineNo, line.start, line.end);
       }
-      ctx.heartbeat(lines[lines.length - 1].lineNo); // the SDK throttles what it sends
+      // The SDK throttles what it sends; a local activity (a small input) has no heartbeat.
+      if (!ctx.info.isLocal) ctx.heartbeat(lines[lines.length - 1].lineNo);
     }
     if (v.total > 0 && v.errorCount === 0 && !deps.router.forModel(v.model)) {
       v.report({

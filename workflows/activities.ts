@@ -14,6 +14,21 @@ export function fileActivities(heartbeatTimeoutMs: number | undefined) {
   });
 }
 
+/**
+ * Validate and finalize of a small input (a few hundred kilobytes: they take milliseconds) as local activities: they
+ * run inside the workflow task that schedules them, so a batch saves a workflow task and a task queue round trip for
+ * each (history: one marker instead of three activity events and a workflow task). One attempt only: while a local
+ * activity runs or retries, the workflow's timers (the completion window) wait for it, so a step that fails goes on
+ * as the activity, with its heartbeats and retries. A worker lost meanwhile is noticed by the workflow task's
+ * timeout, and the next worker runs the step again (both are safe to run again).
+ */
+export function localFileActivities() {
+  return proxyLocalActivities<BatchActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { maximumAttempts: 1 },
+  });
+}
+
 /** Status changes in the store: short compare-and-sets. */
 export const { transition } = proxyActivities<BatchActivities>({
   startToCloseTimeout: '30 seconds',

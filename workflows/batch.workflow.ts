@@ -2,6 +2,7 @@ import {
   CancellationScope,
   defineQuery,
   defineSignal,
+  isCancellation,
   log,
   patched,
   setCurrentDetails,
@@ -9,7 +10,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { BatchStatus, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
-import { fileActivities, transition } from './activities';
+import { fileActivities, localFileActivities, transition } from './activities';
 import { runUntilStopped, startWindowTimer, type WindowTimer } from './chunk-window';
 import { describe, initialProgress, type BatchProgress } from './progress';
 import { BATCH_MODEL, BATCH_STATUS } from './search-attributes';
@@ -31,6 +32,11 @@ export interface BatchWorkflowInput {
    * their chunks.
    */
   expiresAtMs?: number;
+  /**
+   * The input file's size in bytes. An input of at most LOCAL_STEPS_MAX_BYTES is validated and finalized in local
+   * activities; batches started without it use activities.
+   */
+  inputBytes?: number;
 }
 
 /** What the workflow returns: finalize's summary, or the status the batch ended with otherwise. */
@@ -49,6 +55,10 @@ const WINDOW_COVERS_VALIDATION = 'window-covers-validation';
  * of three). A batch of one chunk takes three activities instead of five.
  */
 const FEWER_STEPS = 'fewer-steps';
+/** Validate and finalize of a small input run as local activities (batches started with `inputBytes`). */
+const LOCAL_STEPS = 'local-steps-for-small-inputs';
+/** Inputs up to this size take the local steps: validation reads them in a few milliseconds. */
+const LOCAL_STEPS_MAX_BYTES = 512 * 1024;
 const FINAL: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 type Outcome = FinalizeInput['outcome'];
@@ -66,10 +76,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
 }
 
 async function runBatch(
-  { batchId, heartbeatTimeoutMs, expiresAtMs }: BatchWorkflowInput,
+  { batchId, heartbeatTimeoutMs, expiresAtMs, inputBytes }: BatchWorkflowInput,
   root: CancellationScope,
 ): Promise<BatchWorkflowResult> {
-  const { validateInput, finalize } = fileActivities(heartbeatTimeoutMs);
   const progress = initialProgress();
   const enter = (status: BatchStatus, model?: string | null) => {
     progress.status = status;
@@ -91,6 +100,11 @@ async function runBatch(
   );
 
   const fewer = patched(FEWER_STEPS);
+  const local = fewer && inputBytes !== undefined && inputBytes <= LOCAL_STEPS_MAX_BYTES && patched(LOCAL_STEPS);
+  const activities = fileActivities(heartbeatTimeoutMs);
+  const near = local ? localFileActivities() : undefined;
+  const validateInput = near ? localFirst(near.validateInput, activities.validateInput) : activities.validateInput;
+  const finalize = near ? localFirst(near.finalize, activities.finalize) : activities.finalize;
   const window =
     expiresAtMs !== undefined && (fewer || patched(WINDOW_COVERS_VALIDATION))
       ? startWindowTimer(expiresAtMs)
@@ -172,6 +186,22 @@ async function runBatch(
   if (outcome !== 'cancelled' && !finalizingEntered && !(await enterFinalizing())) outcome = 'cancelled';
   if (outcome === 'cancelled') enter('cancelling');
   return end(await finalize({ batchId, outcome }), webhooks);
+}
+
+/** A step as a local activity first; if that attempt fails, as the activity (with its heartbeats and retries). */
+function localFirst<A extends unknown[], R>(
+  local: (...args: A) => Promise<R>,
+  activity: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await local(...args);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn('a local step failed; it goes on as an activity', { error: String(err) });
+      return activity(...args);
+    }
+  };
 }
 
 /**

@@ -79,7 +79,7 @@ export class BatchesService {
       if (winner) return this.replay(winner, requestHash);
       throw err;
     }
-    await this.startWorkflow(row);
+    await this.startWorkflow({ ...row, inputBytes: Number(file.bytes) });
     return toBatchObject({ ...row, seq: 0 });
   }
 
@@ -94,7 +94,7 @@ export class BatchesService {
     return this.present(existing);
   }
 
-  private async startWorkflow(row: NewBatch): Promise<void> {
+  private async startWorkflow(row: NewBatch & { inputBytes?: number }): Promise<void> {
     try {
       // Already started means the orphan reconciler got there first (this start was slow); the batch is running.
       await startBatchWorkflow(this.temporal.workflow, row, {

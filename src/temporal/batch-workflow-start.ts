@@ -5,7 +5,10 @@ import { BATCH_ENDPOINT, BATCH_OWNER, BATCH_STATUS } from '../../workflows/searc
 import type { BatchRow } from '../storage/batch.store';
 
 /** The batch fields its workflow is started with. */
-export type BatchStartFields = Pick<BatchRow, 'id' | 'endpoint' | 'owner' | 'input_file_id' | 'expires_at'>;
+export type BatchStartFields = Pick<BatchRow, 'id' | 'endpoint' | 'owner' | 'input_file_id' | 'expires_at'> & {
+  /** The input file's size, when known: a small input is validated and finalized in local activities. */
+  inputBytes?: number;
+};
 
 /** Where batch workflows run and how quickly a silent validate or finalize is retried. */
 export interface BatchWorkflowSettings {
@@ -24,7 +27,12 @@ export function batchWorkflowStartOptions(
     workflowId: row.id,
     taskQueue: settings.taskQueue,
     args: [
-      { batchId: row.id, heartbeatTimeoutMs: settings.heartbeatTimeoutMs, expiresAtMs: Number(row.expires_at) * 1000 },
+      {
+        batchId: row.id,
+        heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
+        expiresAtMs: Number(row.expires_at) * 1000,
+        ...(row.inputBytes !== undefined ? { inputBytes: row.inputBytes } : {}),
+      },
     ],
     // One workflow per batch, ever: a batch whose workflow already ran (even one that was terminated) is not rerun.
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

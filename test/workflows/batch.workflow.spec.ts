@@ -34,6 +34,8 @@ function fakeActivities(opts: {
   started?: 'applied' | 'cancelling' | 'completed' | 'finalizing';
   /** Makes every webhook delivery fail for good. */
   webhookRejects?: boolean;
+  /** The first validation attempt fails (retryably). */
+  validateFailsOnce?: boolean;
 }) {
   const calls = {
     transitions: [] as TransitionInput[],
@@ -45,6 +47,8 @@ function fakeActivities(opts: {
     peak: 0,
     /** Reads of the committed counts for the current details. */
     reads: 0,
+    /** Validation attempts, and whether each ran as a local activity. */
+    validations: [] as boolean[],
   };
   let running = 0;
   const validated = (): ValidateInputResult => ({
@@ -67,6 +71,8 @@ function fakeActivities(opts: {
   const activities: BatchActivities = {
     validateInput: async ({ batchId, start }: ValidateInputInput) => {
       const ctx = Context.current();
+      calls.validations.push(ctx.info.isLocal);
+      if (opts.validateFailsOnce && calls.validations.length === 1) throw new Error('the store is busy');
       const until = Date.now() + (opts.validateMs ?? 0);
       while (opts.validateHangs || Date.now() < until) {
         ctx.heartbeat();
@@ -139,6 +145,8 @@ const HISTORIES: {
   fakes: FakeOptions;
   /** Started with a completion window this far from the start (the window then covers validation). */
   expiresInMs?: number;
+  /** Started with the input's size (a small one takes the local steps). */
+  inputBytes?: number;
   drive?: (handle: WorkflowHandle<typeof batchWorkflow>, calls: { chunks: number[] }) => Promise<void>;
 }[] = [
   // Recorded before webhooks existed.
@@ -230,6 +238,32 @@ const HISTORIES: {
     fakes: { chunkMs: 20, failChunk: 1, validation: { webhooks: true } },
     expiresInMs: 3600_000,
   },
+  // Recorded once a small input was validated and finalized in local activities.
+  {
+    file: 'batch-local-steps.json',
+    batchId: 'recorded-ls',
+    fakes: { chunkMs: 20, validation: { webhooks: true } },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+  },
+  {
+    file: 'batch-local-steps-fallback.json',
+    batchId: 'recorded-ls-fb',
+    fakes: { chunkMs: 20, validateFailsOnce: true },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+  },
+  {
+    file: 'batch-local-steps-cancelled.json',
+    batchId: 'recorded-ls-cp',
+    fakes: { hang: true },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+    drive: async (handle, calls) => {
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.signal(cancelSignal);
+    },
+  },
 ];
 
 describe('batchWorkflow against a real dev server', () => {
@@ -282,6 +316,53 @@ describe('batchWorkflow against a real dev server', () => {
     expect(calls.transitions[0]).toMatchObject({ total: 50, model: 'gpt-test' });
     expect(calls.finalize).toEqual([{ batchId: 'b1', outcome: 'completed' }]);
     expect(calls.notify).toEqual([]); // validation did not ask for webhooks
+  });
+
+  it('validates and finalizes a small input in local activities: markers, not activity tasks', async () => {
+    const { activities, calls } = fakeActivities({ chunkMs: 20 });
+    const workflowId = `wf-local-${Date.now()}`;
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [{ batchId: 'b-local', inputBytes: 4096, expiresAtMs: Date.now() + 3600_000 }],
+      }),
+    );
+    expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
+    expect(calls.finalize).toHaveLength(1);
+    const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const scheduled = events
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((name): name is string => !!name);
+    expect(new Set(scheduled)).toEqual(new Set(['processChunk']));
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
+    // A large input keeps the activities (they heartbeat as they stream it).
+    const large = `wf-large-${Date.now()}`;
+    await run(fakeActivities({ chunkMs: 20 }).activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: large,
+        args: [{ batchId: 'b-large', inputBytes: 50_000_000, expiresAtMs: Date.now() + 3600_000 }],
+      }),
+    );
+    const largeScheduled = ((await env.client.workflow.getHandle(large).fetchHistory()).events ?? []).map(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name,
+    );
+    expect(largeScheduled).toContain('validateInput');
+    expect(largeScheduled).toContain('finalize');
+  });
+
+  it('a local step that fails goes on as the activity, and the batch completes', async () => {
+    const { activities, calls } = fakeActivities({ chunkMs: 20, validateFailsOnce: true });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `wf-local-fails-${Date.now()}`,
+        args: [{ batchId: 'b-local-fails', inputBytes: 4096, expiresAtMs: Date.now() + 3600_000 }],
+      }),
+    );
+    expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
+    expect(calls.validations).toEqual([true, false]);
   });
 
   it('fails a batch whose validation failed, without running chunks', async () => {
@@ -486,7 +567,7 @@ describe('batchWorkflow against a real dev server', () => {
 
   it.each(HISTORIES)(
     'replays the recorded history $file with the current workflow code (determinism guard)',
-    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive, expiresInMs }) => {
+    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive, expiresInMs, inputBytes }) => {
       const path = join(__dirname, 'histories', file);
       if (process.env.RECORD_HISTORIES === '1' || !existsSync(path)) {
         // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
@@ -495,7 +576,13 @@ describe('batchWorkflow against a real dev server', () => {
           const handle = await env.client.workflow.start(batchWorkflow, {
             taskQueue,
             workflowId,
-            args: [{ batchId, ...(expiresInMs ? { expiresAtMs: Date.now() + expiresInMs } : {}) }],
+            args: [
+              {
+                batchId,
+                ...(expiresInMs ? { expiresAtMs: Date.now() + expiresInMs } : {}),
+                ...(inputBytes ? { inputBytes } : {}),
+              },
+            ],
           });
           await drive?.(handle, calls);
           await handle.result();
