@@ -111,3 +111,20 @@ export async function connectNative(settings: TemporalSettings): Promise<NativeC
     throw unreachable(settings, err);
   }
 }
+
+/**
+ * The server version of the Temporal frontend answering at `address` now (a plain connection, no TLS), else
+ * undefined: the readiness probe of the servers this repository starts, and its check of a port already taken.
+ */
+export async function frontendVersion(address: string, connectTimeoutMs = 1000): Promise<string | undefined> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: connectTimeoutMs });
+    try {
+      return (await connection.workflowService.getSystemInfo({})).serverVersion || 'unknown version';
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return undefined;
+  }
+}

@@ -1,8 +1,8 @@
-import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { frontendVersion } from './connection';
 import { BATCH_SEARCH_ATTRIBUTES } from './prepare-namespace';
 
 /** How to run the embedded Temporal dev server. */
@@ -68,18 +68,9 @@ export class TemporalDevServer {
     this.child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
     while (Date.now() < deadline) {
       if (exited) throw new Error(`Temporal dev server ${exited}:\n${this.stderrTail}`);
-      try {
-        const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
-        try {
-          await connection.workflowService.getSystemInfo({});
-          return;
-        } finally {
-          await connection.close();
-        }
-      } catch {
-        // Not listening yet: poll again until the deadline.
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      if ((await frontendVersion(this.address)) !== undefined) return;
+      // Not listening yet: poll again until the deadline.
+      await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(
       `Temporal dev server did not answer on ${this.address} within ${timeoutMs} ms:\n${this.stderrTail}`,
@@ -114,23 +105,9 @@ export function portFree(ip: string, port: number): Promise<boolean> {
   });
 }
 
-/** The Temporal server's version when one answers on `address`, else undefined. */
-async function temporalAt(address: string): Promise<string | undefined> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1500 });
-    try {
-      return (await connection.workflowService.getSystemInfo({})).serverVersion || 'unknown version';
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
 async function refuseTakenPort(ip: string, port: number, variable: string, grpc: boolean): Promise<void> {
   if (await portFree(ip, port)) return;
-  const version = grpc ? await temporalAt(`${ip}:${port}`) : undefined;
+  const version = grpc ? await frontendVersion(`${ip}:${port}`, 1500) : undefined;
   const holder = version
     ? `a Temporal server (${version}), perhaps a \`temporal server start-dev\` of yours`
     : 'another program';

@@ -1,8 +1,9 @@
-import { Connection } from '@temporalio/client';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { frontendVersion } from './connection';
 import { portFree } from './dev-server';
+import { isExecutable } from './temporal-cli';
 
 /**
  * The Temporal server version this service runs on and tests against (temporal-docker/ pins the same). Both binaries
@@ -19,15 +20,6 @@ export interface TemporalServerBinaries {
   /** `schema/postgresql/v12` of the server module (versioned schema directories). */
   schemaDir: string;
 }
-
-const isExecutable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const goEnv = (name: string): string => execFileSync('go', ['env', name], { encoding: 'utf8' }).trim();
 
@@ -232,17 +224,8 @@ export class TemporalServerNode {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`Temporal server exited with ${child.exitCode ?? child.signalCode}:\n${this.output}`);
       }
-      try {
-        const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
-        try {
-          await connection.workflowService.getSystemInfo({});
-          return;
-        } finally {
-          await connection.close();
-        }
-      } catch {
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      if ((await frontendVersion(this.address)) !== undefined) return;
+      await new Promise((r) => setTimeout(r, 500));
     }
     throw new Error(`Temporal server did not answer on ${this.address} within ${timeoutMs} ms:\n${this.output}`);
   }

@@ -5,7 +5,8 @@ import { delimiter, join } from 'node:path';
 /** The Temporal CLI version that builds with `go install` (later ones carry a replace directive). */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
-const isExecutable = (path: string): boolean => {
+/** Whether `path` is a file this process may execute. */
+export const isExecutable = (path: string): boolean => {
   try {
     accessSync(path, constants.X_OK);
     return true;
