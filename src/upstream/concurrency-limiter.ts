@@ -173,7 +173,7 @@ export class ConcurrencyLimiter {
     queue.splice(i, 1);
     if (queue.length === 0) line.batches.delete(key);
     this.waiting--;
-    this.dequeued(owner, line);
+    this.dequeued(line);
     waiter.done(new LimiterAbortError());
   }
 
@@ -183,7 +183,7 @@ export class ConcurrencyLimiter {
     const line = this.owners.get(owner);
     if (line) {
       line.inFlight--;
-      this.forgetIfIdle(owner, line);
+      this.forgetIfIdle(line);
     }
     this.drain();
   }
@@ -230,13 +230,13 @@ export class ConcurrencyLimiter {
         this.waiting--;
         if (waiter.onAbort) unlistenAbort(waiter.signal!, waiter.onAbort);
         if (waiter.signal?.aborted) {
-          this.dequeued(line.owner, line);
+          this.dequeued(line);
           waiter.done(new LimiterAbortError());
           continue;
         }
         this.active++;
         line.inFlight++;
-        this.dequeued(line.owner, line);
+        this.dequeued(line);
         waiter.done(null);
       }
     } finally {
@@ -254,10 +254,10 @@ export class ConcurrencyLimiter {
   }
 
   /** One of `line`'s waiters left the queue (granted or abandoned). */
-  private dequeued(owner: string, line: OwnerLine): void {
+  private dequeued(line: OwnerLine): void {
     if (--line.queued > 0) return;
     this.ready.splice(this.ready.indexOf(line), 1);
-    this.forgetIfIdle(owner, line);
+    this.forgetIfIdle(line);
   }
 
   /** `owner`'s line, made on first use. */
@@ -281,7 +281,7 @@ export class ConcurrencyLimiter {
    * Drops an owner that holds and waits for nothing and is owed nothing (its pass is not ahead of the order): it
    * would join where the order stands anyway, so only owners still paying back a burst are remembered.
    */
-  private forgetIfIdle(owner: string, line: OwnerLine): void {
-    if (line.queued === 0 && line.inFlight === 0 && line.pass <= this.virtualTime) this.owners.delete(owner);
+  private forgetIfIdle(line: OwnerLine): void {
+    if (line.queued === 0 && line.inFlight === 0 && line.pass <= this.virtualTime) this.owners.delete(line.owner);
   }
 }
