@@ -9,8 +9,6 @@ import type { ActivityDeps } from './deps';
 // (src/batch-format/chunk-state.ts); the rows live in the metadata store beside each chunk's fencing token, and
 // src/storage/committed-chunks.ts reads them back.
 
-export { committedState, loadChunkIndex } from '../src/storage/committed-chunks';
-
 /**
  * Claims a chunk for a new attempt: a fencing token never used before, and the state to resume from (the last
  * checkpoint, with the previous attempt's part frozen), stored in one compare-and-set. From then on any earlier

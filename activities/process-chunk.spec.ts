@@ -8,7 +8,7 @@ import { openStorage, type Storage } from '../src/storage/storage';
 import { activityDeps } from '../src/worker/activity-deps';
 import { UpstreamSimulator } from '../test/support/upstream-simulator';
 import { partsOf } from '../src/batch-format/chunk-state';
-import { committedState } from './chunk-checkpoints';
+import { committedState } from '../src/storage/committed-chunks';
 import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
 import type { ActivityDeps } from './deps';
 import { makeProcessChunk } from './process-chunk';

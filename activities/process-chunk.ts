@@ -1,7 +1,8 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ChunkWriter, type ChunkState } from '../src/batch-format/chunk-state';
-import { claimChunk, loadChunkIndex, saveCheckpoint } from './chunk-checkpoints';
+import { claimChunk, saveCheckpoint } from './chunk-checkpoints';
+import { loadChunkIndex } from '../src/storage/committed-chunks';
 import { batchKeys } from '../src/batch-format/blob-layout';
 import { ChunkRequests } from './chunk-requests';
 import type { ActivityDeps } from './deps';
