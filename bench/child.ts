@@ -36,8 +36,9 @@ export function spawnNode(
   args: string[],
   env: Record<string, string>,
   ipc = false,
+  nodeFlags: string[] = [],
 ): Child {
-  const proc = spawn(process.execPath, [...profileArgs(name), script, ...args], {
+  const proc = spawn(process.execPath, [...nodeFlags, ...profileArgs(name), script, ...args], {
     env: { ...process.env, ...env },
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });

@@ -30,8 +30,21 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
+/** Where the API's and the worker's entry points are: this build's, or another build's (a paired comparison). */
+export interface SystemEntries {
+  api: string;
+  worker: string;
+  /** Node options the worker is started with (e.g. heap sizes), none by default. */
+  workerNodeFlags?: string[];
+}
+
 /** Starts `node dist/src/worker.js` and `node dist/src/api.js` against Temporal and the simulator. */
-export async function startSystem(temporalAddress: string, upstream: string, extra: Record<string, string> = {}) {
+export async function startSystem(
+  temporalAddress: string,
+  upstream: string,
+  extra: Record<string, string> = {},
+  entries: SystemEntries = ENTRY,
+) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-data-'));
   const port = await freePort();
   const env = {
@@ -47,7 +60,7 @@ export async function startSystem(temporalAddress: string, upstream: string, ext
     API_RATE_LIMIT_PER_MINUTE: '1000000',
     ...extra,
   };
-  const worker = spawnNode('worker', ENTRY.worker, [], env);
+  const worker = spawnNode('worker', entries.worker, [], env, false, entries.workerNodeFlags);
   const workerRss = new RssSampler(worker.pid);
   try {
     // One at a time: both migrate the fresh database at start, and two migrating at once can collide.
@@ -58,7 +71,7 @@ export async function startSystem(temporalAddress: string, upstream: string, ext
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
-  const api = spawnNode('api', ENTRY.api, [], env);
+  const api = spawnNode('api', entries.api, [], env);
   const samplers = { api: new RssSampler(api.pid), worker: workerRss };
   try {
     await waitReady(`http://127.0.0.1:${port}/readyz`, api, 60000);
