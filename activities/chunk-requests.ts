@@ -11,11 +11,17 @@ import { LimiterAbortError } from '../src/upstream/concurrency-limiter';
 import { UpstreamAbortedError, type UpstreamClient } from '../src/upstream/upstream-client';
 import type { ActivityDeps } from './deps';
 
-/** One request of the chunk, parsed and admitted, ready to send. */
+/**
+ * One request of the chunk, parsed and admitted, ready to send. It keeps what its result line and retries need, not
+ * the parsed line: a request in flight is copied by every young-generation collection it lives through.
+ */
 interface PreparedRequest {
-  line: RequestLine;
+  customId: string;
+  url: string;
   /** The line's `body` text, sent as it is. */
   body: string;
+  /** Tokens reserved against the upstream's tokens-per-minute budget (0 without one). */
+  estimatedTokens: number;
   model: string | null;
   /** Its place among the chunk's requests (what the checkpoint's done set holds). */
   ordinal: number;
@@ -106,7 +112,18 @@ export class ChunkRequests {
           };
           // The body goes upstream as the line has it, not re-serialized from the parsed object.
           const body = rawBody(text) ?? JSON.stringify(line.body);
-          this.send({ line, body, model, ordinal, upstream, leave });
+          // Only a tokens-per-minute budget needs the estimate.
+          const estimatedTokens = upstream.limitsTokens ? estimateTokens(line.body, body.length) : 0;
+          this.send({
+            customId: line.custom_id,
+            url: line.url,
+            body,
+            estimatedTokens,
+            model,
+            ordinal,
+            upstream,
+            leave,
+          });
         }
       }
     } catch (err) {
@@ -125,7 +142,7 @@ export class ChunkRequests {
 
   /** Sends one request and records its result line when the answer is final. */
   private send(r: PreparedRequest): void {
-    const estimatedTokens = estimateTokens(r.line.body, r.body.length);
+    const estimatedTokens = r.estimatedTokens;
     const options = { key: this.batchId, owner: this.owner, estimatedTokens, model: r.model ?? '', onBackoff: r.leave };
     let over = false;
     const finish = (err: unknown, answer?: UpstreamAnswer) => {
@@ -136,7 +153,7 @@ export class ChunkRequests {
       try {
         r.leave();
         if (answer) {
-          const line = resultLine(newBatchRequestId(), r.line.custom_id, answer, newRequestId);
+          const line = resultLine(newBatchRequestId(), r.customId, answer, newRequestId);
           r.upstream.settle(r.model ?? '', line.ok, estimatedTokens, line.usage);
           this.writer.record(r.ordinal, line);
         } else if (!(err instanceof UpstreamAbortedError)) {
@@ -151,7 +168,7 @@ export class ChunkRequests {
     };
     this.active++;
     try {
-      r.upstream.sendWith(r.line.url, r.body, this.stop.signal, options, finish);
+      r.upstream.sendWith(r.url, r.body, this.stop.signal, options, finish);
     } catch (err) {
       // Nothing throws here today; if it did, the chunk must still drain rather than wait for this request forever.
       finish(err);

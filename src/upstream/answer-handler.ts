@@ -8,6 +8,7 @@ import type { UpstreamResponse } from './answer';
 export type AnswerCallback = (err: Error | null, answer?: UpstreamResponse) => void;
 
 const X_REQUEST_ID = 'x-request-id';
+const EMPTY = Buffer.alloc(0);
 const RETRY_AFTER = 'retry-after';
 
 /**
@@ -18,7 +19,9 @@ const RETRY_AFTER = 'retry-after';
  */
 export class AnswerHandler implements Dispatcher.DispatchHandler {
   private abortRequest: ((err: Error) => void) | undefined;
-  private chunks: Buffer[] = [];
+  /** The body's first piece (most answers come in one), then the rest. */
+  private first: Buffer | undefined;
+  private rest: Buffer[] | undefined;
   private status = 0;
   private requestId: string | null = null;
   private retryAfter: string | undefined;
@@ -68,13 +71,15 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    this.chunks.push(chunk);
+    if (this.first === undefined) this.first = chunk;
+    else (this.rest ??= []).push(chunk);
     return true;
   }
 
   onComplete(): void {
     if (this.settled) return;
-    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const first = this.first ?? EMPTY;
+    const body = this.rest ? Buffer.concat([first, ...this.rest]) : first;
     const retryAfter = this.retryAfter === undefined ? undefined : retryAfterMs(this.retryAfter);
     this.settle(null, {
       kind: 'response',
@@ -106,7 +111,8 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     const done = this.done!;
     this.settled = true;
     this.done = undefined;
-    this.chunks = [];
+    this.first = undefined;
+    this.rest = undefined;
     unlistenAbort(this.signal, this.onAbort);
     try {
       done(err, answer);

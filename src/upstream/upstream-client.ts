@@ -196,6 +196,11 @@ export class UpstreamClient {
     this.admission.setShare(share + this.opts.concurrency);
   }
 
+  /** True when the upstream has a tokens-per-minute budget (requests then reserve an estimate of their tokens). */
+  get limitsTokens(): boolean {
+    return this.tpm !== undefined;
+  }
+
   /** This upstream's name in the routing table. */
   get name(): string {
     return this.opts.name;
