@@ -3,7 +3,7 @@ import type { ChunkSpec } from '../src/batch-format/blob-layout';
 import type { ChunkWriter } from '../src/batch-format/chunk-state';
 import { quote, type RequestLine } from '../src/batch-format/input-line';
 import { isBlank, readLineBatches, stripBom } from '../src/batch-format/jsonl-lines';
-import { rawBody } from '../src/batch-format/raw-body';
+import { rawRequest, type RawRequest } from '../src/batch-format/raw-body';
 import { errorLine, resultLine } from '../src/batch-format/result-line';
 import { newBatchRequestId, newRequestId } from '../src/common/ids';
 import type { UpstreamAnswer } from '../src/upstream/answer';
@@ -12,8 +12,8 @@ import { UpstreamAbortedError, type UpstreamClient } from '../src/upstream/upstr
 import type { ActivityDeps } from './deps';
 
 /**
- * One request of the chunk, parsed and admitted, ready to send. It keeps what its result line and retries need, not
- * the parsed line: a request in flight is copied by every young-generation collection it lives through.
+ * One request of the chunk, read and admitted, ready to send. It keeps what its result line and retries need, not
+ * the line: a request in flight is copied by every young-generation collection it lives through.
  */
 interface PreparedRequest {
   customId: string;
@@ -73,16 +73,14 @@ export class ChunkRequests {
           ordinal++;
           if (done.has(ordinal)) continue;
           if (signal.aborted || this.failure) break reading;
-          const text = bytes.toString('utf8');
-          const line = JSON.parse(text) as RequestLine;
-          const model = typeof line.body.model === 'string' ? line.body.model : null;
+          const { customId, url, body, model } = requestOf(bytes.toString('utf8'));
           const upstream = this.deps.router.forModel(model);
           if (!upstream) {
             // Validation refuses unroutable models, so only a routing file changed since then gets here: the request
             // cannot run, and says so in its error line rather than stranding the chunk (and the batch) for good.
             const message = `No upstream is configured for model '${quote(model ?? '')}' (the routing changed after validation).`;
             this.writer.record(ordinal, {
-              text: errorLine(newBatchRequestId(), line.custom_id, 'model_not_found', message),
+              text: errorLine(newBatchRequestId(), customId, 'model_not_found', message),
               ok: false,
             });
             continue;
@@ -110,13 +108,11 @@ export class ChunkRequests {
             if (admitted) upstream.leave(this.owner);
             admitted = false;
           };
-          // The body goes upstream as the line has it, not re-serialized from the parsed object.
-          const body = rawBody(text) ?? JSON.stringify(line.body);
-          // Only a tokens-per-minute budget needs the estimate.
-          const estimatedTokens = upstream.limitsTokens ? estimateTokens(line.body, body.length) : 0;
+          // Only a tokens-per-minute budget needs the estimate (and the parsed body it is made from).
+          const estimatedTokens = upstream.limitsTokens ? estimateTokens(JSON.parse(body), body.length) : 0;
           this.send({
-            customId: line.custom_id,
-            url: line.url,
+            customId,
+            url,
             body,
             estimatedTokens,
             model,
@@ -174,6 +170,18 @@ export class ChunkRequests {
       finish(err);
     }
   }
+}
+
+/**
+ * What sending needs from a line: read from its text without parsing it (see rawRequest), or, for a line that does not
+ * read so (validation has made sure it parses), from the parsed line with its body re-serialized.
+ */
+function requestOf(text: string): RawRequest {
+  const raw = rawRequest(text);
+  if (raw) return raw;
+  const line = JSON.parse(text) as RequestLine;
+  const model = typeof line.body.model === 'string' ? line.body.model : null;
+  return { customId: line.custom_id, url: line.url, body: JSON.stringify(line.body), model };
 }
 
 /** A rough token estimate reserved against tokens-per-minute before sending (settled with real usage after). */

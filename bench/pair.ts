@@ -17,7 +17,7 @@ import { startTemporal } from './temporal';
  * alternating order (A B, B A, ...) against one Temporal dev server and one simulator, each pair beside a run of the
  * bare client: what a change to the worker's path saves per request, on the same machine at the same time.
  *
- *   node dist/bench/pair.js <dist of build A> <dist of build B> [pairs, default 4]
+ *   node dist/bench/pair.js <dist of build A> <dist of build B> [pairs, default 4; keep it even]
  *
  * A build's dist is what `npm run build` makes (dist/ of another checkout, or a copy of this one's);
  * `dist::--flag ...` starts that build's worker with those Node options.
@@ -105,7 +105,13 @@ async function main(): Promise<void> {
     );
   }
   console.log(`bare client: ${bare.toFixed(1)} µs/req; runs ${rows.bare.map((r) => r.worker.toFixed(0)).join(', ')}`);
-  console.log(`B / A, worker: ${(med('B', 'worker') / med('A', 'worker')).toFixed(3)}`);
+  // Each pair's own ratio, and their median: the order alternates, so with an even number of pairs a cost that falls
+  // on whichever build runs first in a pair is shared evenly.
+  const ratios = rows.A.map((a, i) => rows.B[i].worker / a.worker);
+  console.log(
+    `B / A, worker, per pair: ${ratios.map((r) => r.toFixed(3)).join(', ')}; median ${median(ratios).toFixed(3)}` +
+      (pairs % 2 ? ' (an odd number of pairs: A ran first once more often than B)' : ''),
+  );
 }
 
 main().catch((err) => {

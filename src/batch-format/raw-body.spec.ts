@@ -1,4 +1,4 @@
-import { rawBody } from './raw-body';
+import { rawBody, rawRequest } from './raw-body';
 
 describe('rawBody', () => {
   it('returns the body exactly as written, wherever it sits among the keys', () => {
@@ -64,6 +64,39 @@ describe('rawBody', () => {
       const raw = rawBody(line);
       expect(raw).toBeDefined();
       expect(JSON.parse(raw!)).toEqual(JSON.parse(line).body);
+      const parsed = JSON.parse(line);
+      expect(rawRequest(line)).toEqual({
+        customId: parsed.custom_id,
+        url: parsed.url,
+        body: raw,
+        model: parsed.body.model,
+      });
     }
+  });
+});
+
+describe('rawRequest', () => {
+  it('reads custom_id, url, body and body.model as JSON.parse would', () => {
+    const line = String.raw`{"method":"POST","custom_id":"a\"b\\c\u00e9","url":"/v1/chat/completions","body":{"messages":[{"model":"no"}],"model":"m\u0031"}}`;
+    expect(rawRequest(line)).toEqual({
+      customId: 'a"b\\cé',
+      url: '/v1/chat/completions',
+      body: String.raw`{"messages":[{"model":"no"}],"model":"m\u0031"}`,
+      model: 'm1',
+    });
+  });
+
+  it('gives no model for a body without a string model, and the last of duplicate keys', () => {
+    expect(rawRequest('{"custom_id":"a","url":"/v1/embeddings","body":{}}')).toMatchObject({ body: '{}', model: null });
+    expect(rawRequest('{"custom_id":"a","url":"/v1/x","body":{"model":7}}')?.model).toBeNull();
+    expect(
+      rawRequest('{"custom_id":"a","custom_id":"b","url":"/v1/x","body":{"model":"x","model":"y"}}'),
+    ).toMatchObject({ customId: 'b', model: 'y' });
+  });
+
+  it('gives up on a line without the fields sending needs, so the caller parses it', () => {
+    expect(rawRequest('{"custom_id":"a","url":"/v1/x"}')).toBeUndefined();
+    expect(rawRequest('{"custom_id":1,"url":"/v1/x","body":{}}')).toBeUndefined();
+    expect(rawRequest('{"custom_id":"a","url":"/v1/x","body":[1]}')).toBeUndefined();
   });
 });

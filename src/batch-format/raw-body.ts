@@ -57,6 +57,51 @@ function endOfValue(text: string, i: number): number {
 }
 
 /**
+ * Where a key spelled in `text` between `from` and `to` (without its quotes) is among `keys`, or -1. A key spelled with
+ * escapes (rare) is decoded: `\u0062ody` is `body` too.
+ */
+function keyIndex(text: string, from: number, to: number, keys: readonly string[]): number {
+  for (let j = from; j < to; j++) {
+    if (text.charCodeAt(j) === BACKSLASH) return keys.indexOf(JSON.parse(`"${text.slice(from, to)}"`) as string);
+  }
+  const length = to - from;
+  for (let k = 0; k < keys.length; k++) if (keys[k].length === length && text.startsWith(keys[k], from)) return k;
+  return -1;
+}
+
+/**
+ * The texts of a JSON object's top-level values for `keys`, exactly as written (undefined for a key it lacks), or
+ * undefined when `text` is not an object. As JSON.parse does, the last of duplicate keys wins. It finds where values
+ * end without building them, so it does not check what it skips: it reads text that validation has parsed.
+ */
+export function memberTexts(text: string, keys: readonly string[]): (string | undefined)[] | undefined {
+  const values: (string | undefined)[] = keys.map(() => undefined);
+  let i = skipSpace(text, 0);
+  if (text.charCodeAt(i) !== OPEN_OBJECT) return undefined;
+  i = skipSpace(text, i + 1);
+  if (text.charCodeAt(i) === CLOSE_OBJECT) return values;
+  while (text.charCodeAt(i) === QUOTE) {
+    const keyEnd = endOfString(text, i);
+    if (keyEnd === -1) return undefined;
+    const k = keyIndex(text, i + 1, keyEnd - 1, keys);
+    i = skipSpace(text, keyEnd);
+    if (text.charCodeAt(i) !== COLON) return undefined;
+    i = skipSpace(text, i + 1);
+    const valueEnd = endOfValue(text, i);
+    if (valueEnd === -1) return undefined;
+    if (k !== -1) values[k] = text.slice(i, valueEnd);
+    i = skipSpace(text, valueEnd);
+    const c = text.charCodeAt(i);
+    if (c === CLOSE_OBJECT) return values;
+    if (c !== COMMA) return undefined;
+    i = skipSpace(text, i + 1);
+  }
+  return undefined;
+}
+
+const BODY = ['body'] as const;
+
+/**
  * The text of a request line's top-level `body` value exactly as the line has it, or undefined when the line is
  * not a JSON object with one (validation has made sure it is).
  * Forwarding these bytes instead of re-serializing the parsed body keeps what the caller wrote: an integer past
@@ -64,27 +109,45 @@ function endOfValue(text: string, i: number): number {
  * request. As JSON.parse does, the last of duplicate keys wins.
  */
 export function rawBody(text: string): string | undefined {
-  let i = skipSpace(text, 0);
-  if (text.charCodeAt(i) !== OPEN_OBJECT) return undefined;
-  i = skipSpace(text, i + 1);
-  let body: string | undefined;
-  while (text.charCodeAt(i) === QUOTE) {
-    const keyEnd = endOfString(text, i);
-    if (keyEnd === -1) return undefined;
-    const spelled = text.slice(i + 1, keyEnd - 1);
-    // A key spelled with escapes (rare) is decoded: `\u0062ody` is `body` too.
-    const key = spelled.includes('\\') ? (JSON.parse(`"${spelled}"`) as string) : spelled;
-    i = skipSpace(text, keyEnd);
-    if (text.charCodeAt(i) !== COLON) return undefined;
-    i = skipSpace(text, i + 1);
-    const valueEnd = endOfValue(text, i);
-    if (valueEnd === -1) return undefined;
-    if (key === 'body') body = text.slice(i, valueEnd);
-    i = skipSpace(text, valueEnd);
-    const c = text.charCodeAt(i);
-    if (c === CLOSE_OBJECT) return body;
-    if (c !== COMMA) return undefined;
-    i = skipSpace(text, i + 1);
+  const [body] = memberTexts(text, BODY) ?? [];
+  return body;
+}
+
+/** A JSON string value's text as a string (escapes decoded), or undefined for any other value. */
+function stringOf(value: string | undefined): string | undefined {
+  if (value === undefined || value.charCodeAt(0) !== QUOTE) return undefined;
+  for (let j = 1; j < value.length - 1; j++) {
+    if (value.charCodeAt(j) === BACKSLASH) return JSON.parse(value) as string;
   }
-  return undefined;
+  return value.slice(1, -1);
+}
+
+/** What sending a request needs from its line. */
+export interface RawRequest {
+  customId: string;
+  url: string;
+  /** The `body` value as the line has it (see {@link rawBody}). */
+  body: string;
+  /** `body.model` when it is a string. */
+  model: string | null;
+}
+
+const REQUEST_KEYS = ['custom_id', 'url', 'body'] as const;
+const MODEL = ['model'] as const;
+
+/**
+ * The fields a request is sent by, read from a validated line without parsing it: a parse builds the whole body (the
+ * messages and every string in them) only for these four. Undefined when the line does not have them as validation
+ * requires (the caller then parses it).
+ */
+export function rawRequest(text: string): RawRequest | undefined {
+  const top = memberTexts(text, REQUEST_KEYS);
+  if (!top) return undefined;
+  const customId = stringOf(top[0]);
+  const url = stringOf(top[1]);
+  const body = top[2];
+  if (customId === undefined || url === undefined || body === undefined) return undefined;
+  const inner = memberTexts(body, MODEL);
+  if (!inner) return undefined;
+  return { customId, url, body, model: stringOf(inner[0]) ?? null };
 }
