@@ -59,6 +59,12 @@ const FEWER_STEPS = 'fewer-steps';
 const LOCAL_STEPS = 'local-steps-for-small-inputs';
 /** Inputs up to this size take the local steps: validation reads them in a few milliseconds. */
 const LOCAL_STEPS_MAX_BYTES = 512 * 1024;
+/**
+ * Both of the above for a small input, in one marker: Temporal upserts its TemporalChangeVersion search attribute with
+ * each patch marker (a history event and a visibility write each), so a small batch saves a marker and an upsert.
+ * Batches recorded with the two markers replay through them.
+ */
+const SMALL_INPUT_STEPS = 'small-input-steps';
 const FINAL: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 type Outcome = FinalizeInput['outcome'];
@@ -99,8 +105,10 @@ async function runBatch(
     ),
   );
 
-  const fewer = patched(FEWER_STEPS);
-  const local = fewer && inputBytes !== undefined && inputBytes <= LOCAL_STEPS_MAX_BYTES && patched(LOCAL_STEPS);
+  const small = inputBytes !== undefined && inputBytes <= LOCAL_STEPS_MAX_BYTES;
+  const smallSteps = small && patched(SMALL_INPUT_STEPS);
+  const fewer = smallSteps || patched(FEWER_STEPS);
+  const local = smallSteps || (fewer && small && patched(LOCAL_STEPS));
   const activities = fileActivities(heartbeatTimeoutMs);
   const near = local ? localFileActivities() : undefined;
   const validateInput = near ? localFirst(near.validateInput, activities.validateInput) : activities.validateInput;

@@ -253,6 +253,25 @@ const HISTORIES: {
     expiresInMs: 3600_000,
     inputBytes: 2048,
   },
+  // Recorded once a small input's fewer and local steps took one patch marker instead of two.
+  {
+    file: 'batch-small-input-steps.json',
+    batchId: 'recorded-sis',
+    fakes: { chunkMs: 20, validation: { webhooks: true } },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+  },
+  {
+    file: 'batch-small-input-steps-cancelled.json',
+    batchId: 'recorded-sis-cp',
+    fakes: { hang: true },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+    drive: async (handle, calls) => {
+      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await handle.signal(cancelSignal);
+    },
+  },
   {
     file: 'batch-local-steps-cancelled.json',
     batchId: 'recorded-ls-cp',
@@ -336,6 +355,15 @@ describe('batchWorkflow against a real dev server', () => {
       .filter((name): name is string => !!name);
     expect(new Set(scheduled)).toEqual(new Set(['processChunk']));
     expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
+    // One patch marker says both "fewer steps" and "local steps": each marker comes with an upsert of Temporal's
+    // TemporalChangeVersion search attribute, so the small path's history has one of each, not two.
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toHaveLength(1);
+    const upserts = events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes);
+    expect(
+      upserts.filter(
+        (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion,
+      ),
+    ).toHaveLength(1);
     // A large input keeps the activities (they heartbeat as they stream it).
     const large = `wf-large-${Date.now()}`;
     await run(fakeActivities({ chunkMs: 20 }).activities, (taskQueue) =>
