@@ -240,12 +240,10 @@ export class BatchStore {
       .set((eb) => ({ attempt: eb('attempt', '+', 1) }))
       .where('batch_id', '=', batchId)
       .execute();
-    const rows = await this.db
-      .selectFrom('chunk_progress')
-      .select(['chunk', 'attempt', 'state'])
-      .where('batch_id', '=', batchId)
-      .execute();
-    return new Map(rows.map((r) => [Number(r.chunk), { owner: Number(r.attempt) - 1, state: r.state }]));
+    // The fence moved each chunk's token on by one: what is committed is the previous token's.
+    const fenced = await this.chunkCheckpoints(batchId);
+    for (const committed of fenced.values()) committed.owner -= 1;
+    return fenced;
   }
 
   /**
