@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../src/config/config';
-import { newValidatingBatch } from '../src/storage/batch.store';
+import { testBatchRow } from '../test/support/batch-rows';
 import { openStorage, type Storage } from '../src/storage/storage';
 import { activityDeps } from '../src/worker/activity-deps';
 import type { ActivityDeps } from './deps';
@@ -26,17 +26,7 @@ describe("validateInput and its owner's limits", () => {
   const validate = (batchId: string) =>
     new MockActivityEnvironment({}, { logger: quiet }).run(makeValidateInput(deps), { batchId });
   const insert = (id: string) =>
-    storage.batches.insert(
-      newValidatingBatch({
-        id,
-        owner: 'team-a',
-        endpoint: '/v1/chat/completions',
-        input_file_id: 'file-in',
-        completion_window: '24h',
-        created_at: 1,
-        expires_at: 4_000_000_000,
-      }),
-    );
+    storage.batches.insert(testBatchRow(id, { owner: 'team-a', input_file_id: 'file-in', expires_at: 4_000_000_000 }));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'validate-limits-'));

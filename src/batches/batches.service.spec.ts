@@ -4,21 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emptyUsage } from '../batch-format/usage';
 import { loadConfig } from '../config/config';
-import { newValidatingBatch, type BatchRow } from '../storage/batch.store';
+import { testBatchRow as batchRow } from '../../test/support/batch-rows';
+import type { BatchRow } from '../storage/batch.store';
 import { openStorage, type Storage } from '../storage/storage';
 import { BatchesService } from './batches.service';
-
-/** A batch row of owner `o`, as create writes it (the test sets its status and counts). */
-const batchRow = (id: string) =>
-  newValidatingBatch({
-    id,
-    owner: 'o',
-    endpoint: '/v1/chat/completions',
-    input_file_id: 'file-1',
-    completion_window: '24h',
-    created_at: 1,
-    expires_at: 2,
-  });
 
 describe('BatchesService reads of a batch that finalize ends meanwhile', () => {
   let dir: string;

@@ -6,7 +6,7 @@ import { batchKeys, type ChunkIndex } from '../batch-format/blob-layout';
 import type { ChunkState } from '../batch-format/chunk-state';
 import { emptyUsage } from '../batch-format/usage';
 import { loadConfig } from '../config/config';
-import { newValidatingBatch } from '../storage/batch.store';
+import { testBatchRow } from '../../test/support/batch-rows';
 import { openStorage, type Storage } from '../storage/storage';
 import { decodeCursor } from './result-cursor';
 import { ResultsService } from './results.service';
@@ -29,15 +29,7 @@ describe('ResultsService while finalize ends the batch', () => {
   /** A running batch of one chunk of two requests, both answered and checkpointed by the attempt with token 1. */
   async function runningBatch(id: string): Promise<string> {
     await storage.batches.insert({
-      ...newValidatingBatch({
-        id,
-        owner: 'o',
-        endpoint: '/v1/chat/completions',
-        input_file_id: 'file-in',
-        completion_window: '24h',
-        created_at: 1,
-        expires_at: 2,
-      }),
+      ...testBatchRow(id, { input_file_id: 'file-in' }),
       status: 'in_progress',
       total: 2,
     });

@@ -1,23 +1,12 @@
 import { sql } from 'kysely';
 import { tmpdir } from 'node:os';
+import { testBatchRow as batch } from '../../test/support/batch-rows';
 import { createTestDatabase, dropTestDatabase } from '../../test/support/test-database';
-import { newValidatingBatch } from './batch.store';
 import { openDatabase } from './database';
 import { openStorage, type Storage } from './storage';
 
 /** Only the metadata store is used here; nothing is written under DATA_DIR. */
 const DATA_DIR = tmpdir();
-
-const batch = (id: string) =>
-  newValidatingBatch({
-    id,
-    owner: 'o',
-    endpoint: '/v1/chat/completions',
-    input_file_id: 'file-1',
-    completion_window: '24h',
-    created_at: 1,
-    expires_at: 2,
-  });
 
 describe('the PostgreSQL metadata store', () => {
   let url: string;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, dropTestDatabase } from '../../test/support/test-database';
 import { emptyUsage } from '../batch-format/usage';
-import { newValidatingBatch, type Checkpoint, type Progress } from './batch.store';
+import { testBatchRow } from '../../test/support/batch-rows';
+import type { Checkpoint, Progress } from './batch.store';
 import type { NewFile } from './file.store';
 import { openStorage, type Storage } from './storage';
 
@@ -19,16 +20,7 @@ const file = (id: string, owner = 'o', purpose = 'batch'): NewFile => ({
 });
 
 const batch = (id: string, owner = 'o', idempotency_key: string | null = null) =>
-  newValidatingBatch({
-    id,
-    owner,
-    endpoint: '/v1/chat/completions',
-    input_file_id: 'file-1',
-    completion_window: '24h',
-    created_at: 1,
-    expires_at: 2,
-    idempotency_key,
-  });
+  testBatchRow(id, { owner, idempotency_key });
 
 const progress = (completed: number, failed: number, tokens: number): Progress => {
   const usage = emptyUsage();
