@@ -133,6 +133,20 @@ function fakeActivities(opts: {
 /** Options of the fake activities a recorded history ran with. */
 type FakeOptions = Parameters<typeof fakeActivities>[0];
 
+/** Waits until the fake activities have seen three chunks start: the batch is well under way. */
+async function threeChunksStarted(calls: { chunks: number[] }): Promise<void> {
+  while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** A recorded history's drive: the cancel signal, once three chunks have started. */
+async function cancelAfterThreeChunks(
+  handle: WorkflowHandle<typeof batchWorkflow>,
+  calls: { chunks: number[] },
+): Promise<void> {
+  await threeChunksStarted(calls);
+  await handle.signal(cancelSignal);
+}
+
 /**
  * Recorded histories, one per path a batch can take. Each was recorded with the workflow code of its day; the
  * current code must replay every one of them (a batch started before an upgrade continues on the new worker).
@@ -171,10 +185,7 @@ const HISTORIES: {
     file: 'batch-cancelled-in-progress.json',
     batchId: 'recorded-cp',
     fakes: { hang: true },
-    drive: async (handle, calls) => {
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
-      await handle.signal(cancelSignal);
-    },
+    drive: cancelAfterThreeChunks,
   },
   {
     file: 'batch-expired.json',
@@ -193,7 +204,7 @@ const HISTORIES: {
     batchId: 'recorded-oc',
     fakes: { hang: true },
     drive: async (handle, calls) => {
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await threeChunksStarted(calls);
       await handle.cancel();
     },
   },
@@ -227,10 +238,7 @@ const HISTORIES: {
     batchId: 'recorded-fs-cp',
     fakes: { hang: true },
     expiresInMs: 3600_000,
-    drive: async (handle, calls) => {
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
-      await handle.signal(cancelSignal);
-    },
+    drive: cancelAfterThreeChunks,
   },
   {
     file: 'batch-chunk-failed-continues.json',
@@ -267,10 +275,7 @@ const HISTORIES: {
     fakes: { hang: true },
     expiresInMs: 3600_000,
     inputBytes: 2048,
-    drive: async (handle, calls) => {
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
-      await handle.signal(cancelSignal);
-    },
+    drive: cancelAfterThreeChunks,
   },
   {
     file: 'batch-local-steps-cancelled.json',
@@ -278,10 +283,7 @@ const HISTORIES: {
     fakes: { hang: true },
     expiresInMs: 3600_000,
     inputBytes: 2048,
-    drive: async (handle, calls) => {
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
-      await handle.signal(cancelSignal);
-    },
+    drive: cancelAfterThreeChunks,
   },
 ];
 
@@ -415,7 +417,7 @@ describe('batchWorkflow against a real dev server', () => {
         workflowId: `wf-cancel-${Date.now()}`,
         args: [{ batchId: 'b3' }],
       });
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await threeChunksStarted(calls);
       const progress = await handle.query(progressQuery);
       const search = (await handle.describe()).searchAttributes;
       await handle.signal(cancelSignal);
@@ -451,7 +453,7 @@ describe('batchWorkflow against a real dev server', () => {
         workflowId,
         args: [{ batchId: 'oc' }],
       });
-      while (calls.chunks.length < 3) await new Promise((r) => setTimeout(r, 50));
+      await threeChunksStarted(calls);
       await handle.cancel();
       return handle.result();
     });
