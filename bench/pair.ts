@@ -6,6 +6,7 @@ import { sendDirect } from './direct-load';
 import { chatBodies } from './inputs';
 import { CpuMeter } from './proc-stats';
 import { runBatch } from './batch-client';
+import { CONCURRENCY, REQUESTS } from './scenarios/b1-overhead';
 import { BATCH_TIMEOUT_MS, cpuMeter, warmUp, writeInput } from './scenarios/common';
 import { startSimulator } from './simulator';
 import { median } from './stats';
@@ -22,8 +23,6 @@ import { startTemporal } from './temporal';
  * A build's dist is what `npm run build` makes (dist/ of another checkout, or a copy of this one's);
  * `dist::--flag ...` starts that build's worker with those Node options.
  */
-const REQUESTS = 50_000;
-const CONCURRENCY = 64;
 
 const log = (message: string): void => console.log(`[pair ${new Date().toISOString().slice(11, 19)}] ${message}`);
 

@@ -11,8 +11,9 @@ import { median, perSec, round, secs } from '../stats';
 import { startSystem } from '../system';
 import { BATCH_TIMEOUT_MS, cpuMeter, cpuSummary, runsLabel, warmUp, writeInput } from './common';
 
-const REQUESTS = 50_000;
-const CONCURRENCY = 64;
+/** B1's batch: its requests and the upstream concurrency (bench/pair.ts runs the same batch). */
+export const REQUESTS = 50_000;
+export const CONCURRENCY = 64;
 const BASELINE_REPS = 3;
 const E2E_REPS = 1;
 /** 50,000 lines in chunks of 50: the 1,000 chunks MAX_CHUNKS_PER_BATCH allows by default. */
