@@ -1,7 +1,7 @@
 import type { ChunkIndex } from '../src/batch-format/blob-layout';
 import { emptyChunkState, startAttempt, type ChunkState } from '../src/batch-format/chunk-state';
 import type { Checkpoint } from '../src/storage/batch.store';
-import { committedState } from '../src/storage/committed-chunks';
+import { committedState, committedStates } from '../src/storage/committed-chunks';
 import type { ActivityDeps } from './deps';
 
 // A chunk's checkpoints, all in one place: validation writes the chunk index, an attempt claims its chunk and saves
@@ -49,13 +49,7 @@ export async function fenceAndReadChunks(
   index: ChunkIndex | undefined,
 ): Promise<ChunkState[]> {
   if (!index) return [];
-  const committed = await deps.batches.fenceChunks(batchId);
-  return Promise.all(
-    index.chunks.map((_, i) => {
-      const c = committed.get(i);
-      return c ? committedState(deps.blobs, batchId, i, c) : emptyChunkState();
-    }),
-  );
+  return committedStates(deps.blobs, batchId, index, await deps.batches.fenceChunks(batchId));
 }
 
 /** A chunk state as the metadata store keeps it. */

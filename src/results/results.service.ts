@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { batchKeys } from '../batch-format/blob-layout';
-import { emptyChunkState, partsOf, type ChunkPart } from '../batch-format/chunk-state';
+import { partsOf, type ChunkPart } from '../batch-format/chunk-state';
 import { committedBytes, segmentStarts, type ResultLayout } from '../batch-format/result-layout';
 import { isFinal } from '../batch-format/status';
 import { ConflictError, NotFoundError } from '../common/errors';
 import type { BatchRow } from '../storage/batch.store';
-import { committedState, loadChunkIndex } from '../storage/committed-chunks';
+import { committedStates, loadChunkIndex } from '../storage/committed-chunks';
 import type { FileRow } from '../storage/file.store';
 import { STORAGE } from '../storage/storage.module';
 import type { Storage } from '../storage/storage';
@@ -69,12 +69,7 @@ export class ResultsService {
     if (!index || !committed) return this.pageOf(id, cursor, false, []);
 
     const positions = positionsFor(cursor, index.chunks.length);
-    const states = await Promise.all(
-      index.chunks.map((_, i) => {
-        const c = committed.get(i);
-        return c ? committedState(this.storage.blobs, id, i, c) : emptyChunkState();
-      }),
-    );
+    const states = await committedStates(this.storage.blobs, id, index, committed);
     const ranges: LiveRange[] = [];
     const next: ChunkPosition[] = positions.map((at, i) => {
       if (at === 'complete') return at;

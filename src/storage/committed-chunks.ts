@@ -25,3 +25,18 @@ export async function committedState(
   const raw = await blobs.readBuffer(batchKeys(batchId).state(chunk, committed.owner));
   return raw ? (JSON.parse(raw.toString('utf8')) as ChunkState) : emptyChunkState();
 }
+
+/** Every chunk's committed state, from the metadata store's rows of the batch; a chunk without a row has not started. */
+export function committedStates(
+  blobs: BlobStore,
+  batchId: string,
+  index: ChunkIndex,
+  committed: Map<number, { owner: number; state: string | null }>,
+): Promise<ChunkState[]> {
+  return Promise.all(
+    index.chunks.map((_, i) => {
+      const c = committed.get(i);
+      return c ? committedState(blobs, batchId, i, c) : emptyChunkState();
+    }),
+  );
+}
