@@ -146,6 +146,12 @@ function summary(batch: BatchRow, unfinished: number): FinalizeResult {
   return { status: batch.status as BatchStatus, completed: batch.completed, failed: batch.failed, unfinished };
 }
 
+/**
+ * How much of a part file one read takes while finalize joins them: a batch's output is copied whole, and 1 MiB reads
+ * copy it in a fraction of the time 64 KiB ones take (each read is a trip through libuv's thread pool).
+ */
+const PART_READ_BYTES = 1 << 20;
+
 /** Concatenates the checkpointed prefix of each chunk's part file. */
 function partStreams(
   deps: ActivityDeps,
@@ -159,7 +165,8 @@ function partStreams(
     for (let i = 0; i < (index?.chunks.length ?? 0); i++) {
       for (const part of partsOf(states[i])) {
         beat();
-        if (part[field] > 0) yield* deps.blobs.read(key(i, part.attempt), { start: 0, end: part[field] });
+        if (part[field] > 0)
+          yield* deps.blobs.read(key(i, part.attempt), { start: 0, end: part[field] }, PART_READ_BYTES);
       }
     }
   }

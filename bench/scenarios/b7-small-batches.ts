@@ -6,7 +6,7 @@ import type { BenchContext, Scenario } from '../context';
 import { CpuMeter } from '../proc-stats';
 import type { ScenarioResult } from '../report';
 import { startSimulator } from '../simulator';
-import { round, secs, sleep } from '../stats';
+import { median, round, secs, sleep } from '../stats';
 import { startSystem } from '../system';
 import { BATCH_TIMEOUT_MS, warmUp, writeInput } from './common';
 
@@ -20,10 +20,16 @@ const POLL_MS = 250;
 async function client(apiUrl: string, inputPath: string, count: number) {
   const api = clientFor(apiUrl);
   const created: Batch[] = [];
+  const createMs: number[] = [];
+  const createdAt = new Map<string, number>();
   let refused = 0;
   for (let i = 0; i < count; i++) {
+    const t = Date.now();
     try {
-      created.push(await createBatch(api, inputPath));
+      const batch = await createBatch(api, inputPath);
+      created.push(batch);
+      createdAt.set(batch.id, Date.now());
+      createMs.push(Date.now() - t);
     } catch (err) {
       refused++;
       if ((err as { status?: number }).status !== 429) throw err;
@@ -32,6 +38,7 @@ async function client(apiUrl: string, inputPath: string, count: number) {
   const deadline = Date.now() + BATCH_TIMEOUT_MS;
   const open = new Set(created.map((b) => b.id));
   const endedAt: number[] = [];
+  const lifeMs: number[] = [];
   while (open.size > 0) {
     if (Date.now() > deadline) throw new Error(`${open.size} batches still open`);
     await sleep(POLL_MS);
@@ -40,12 +47,20 @@ async function client(apiUrl: string, inputPath: string, count: number) {
       if (batch.status === 'completed') {
         open.delete(id);
         endedAt.push(Date.now());
+        lifeMs.push(Date.now() - createdAt.get(id)!);
       } else if (['failed', 'expired', 'cancelled'].includes(batch.status)) {
         throw new Error(`batch ${id} ended ${batch.status}`);
       }
     }
   }
-  return { ids: created.map((b) => b.id), refused, endedAt };
+  return {
+    ids: created.map((b) => b.id),
+    refused,
+    endedAt,
+    createMs,
+    lifeMs,
+    lastCreatedAt: Math.max(...createdAt.values()),
+  };
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
@@ -63,6 +78,9 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       Array.from({ length: CLIENTS }, () => client(system.apiUrl, input.path, perClient)),
     );
     const ms = Math.max(...results.flatMap((r) => r.endedAt)) - started;
+    const createdSpanMs = Math.max(...results.map((r) => r.lastCreatedAt)) - started;
+    const createMs = median(results.flatMap((r) => r.createMs));
+    const lifeMs = median(results.flatMap((r) => r.lifeMs));
     const cpu = meter.stop();
     const done = results.reduce((n, r) => n + r.ids.length, 0);
     const refused = results.reduce((n, r) => n + r.refused, 0);
@@ -100,6 +118,9 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         lines: LINES,
         clients: CLIENTS,
         ms,
+        createdSpanMs,
+        medianCreateMs: createMs,
+        medianCreatedToEndSeenMs: lifeMs,
         refused,
         cpu,
         historyEvents: events.length,
@@ -110,6 +131,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       notes: [
         `B7 one batch's history: ${events.length} events, ${count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
           `${count('EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')} activities, ${count('EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES')} search attribute upserts`,
+        `B7 phases: every batch created after ${secs(createdSpanMs)} (upload + create: median ${round(createMs, 0)} ms ` +
+          `a batch per client); created → completed seen by a poll: median ${round(lifeMs, 0)} ms (polls every ${POLL_MS} ms)`,
       ],
     };
   } finally {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FsBlobStore } from './blob.store';
+import { FsBlobStore, openOnFirstAppend } from './blob.store';
 
 /**
  * What a power loss could undo is what was not synced before the caller moved on: these record the order of opens,
@@ -103,5 +103,47 @@ describe('FsBlobStore durability', () => {
     const again = await store.openAppend('batches/b/out.0', 5);
     await again.close();
     expect(events).toEqual(['open ~/batches/b/out.0 a+']);
+  });
+
+  it('a part file’s sync with nothing appended since the last one does not touch the disk', async () => {
+    const part = await store.openAppend('batches/b/out.0', 0);
+    await part.append('line\n');
+    await part.sync();
+    events = [];
+    await part.sync();
+    expect(events).toEqual([]);
+    await part.append('more\n');
+    await part.sync();
+    expect(events).toEqual(['datasync']);
+    await part.close();
+  });
+
+  it('openOnFirstAppend creates nothing until the first append, then opens the part once', async () => {
+    const part = openOnFirstAppend(store, 'batches/b/err.0');
+    expect(part.size).toBe(0);
+    await part.sync();
+    expect(events).toEqual([]);
+    expect(await store.size('batches/b/err.0')).toBeUndefined();
+    await Promise.all([part.append('a\n'), part.append('b\n')]);
+    await part.sync();
+    await part.close();
+    expect(part.size).toBe(4);
+    expect(events.filter((e) => e.startsWith('open ~/batches/b/err.0'))).toEqual(['open ~/batches/b/err.0 a+']);
+    expect(readFileSync(join(root, 'batches/b/err.0'), 'utf8')).toBe('a\nb\n');
+    const unused = openOnFirstAppend(store, 'batches/b/err.1');
+    await unused.close();
+    expect(await store.size('batches/b/err.1')).toBeUndefined();
+  });
+
+  it('read takes readBytes at a time when asked, over the whole blob or a range', async () => {
+    await store.writeBuffer('files/r', 'abcdefghij');
+    const chunks = async (stream: Readable) => {
+      const got: string[] = [];
+      for await (const b of stream) got.push((b as Buffer).toString());
+      return got;
+    };
+    expect(await chunks(store.read('files/r', undefined, 4))).toEqual(['abcd', 'efgh', 'ij']);
+    expect(await chunks(store.read('files/r', { start: 1, end: 8 }, 3))).toEqual(['bcd', 'efg', 'h']);
+    expect(await chunks(store.read('files/r', { start: 1, end: 8 }))).toEqual(['bcdefgh']);
   });
 });

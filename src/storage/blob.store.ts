@@ -67,6 +67,31 @@ export interface BlobAppender {
 }
 
 /**
+ * An appender on `key` that opens it (empty, as `openAppend(key, 0)`) at its first append. A part that never gets a
+ * line (the error part of a chunk without errors) is never created, and a chunk starts sending without waiting on
+ * the store. Until then its size is 0, and a sync or close has nothing to do.
+ */
+export function openOnFirstAppend(blobs: Pick<BlobStore, 'openAppend'>, key: string): BlobAppender {
+  let opening: Promise<BlobAppender> | undefined;
+  let opened: BlobAppender | undefined;
+  const open = () => (opening ??= blobs.openAppend(key, 0).then((file) => (opened = file)));
+  return {
+    get size() {
+      return opened?.size ?? 0;
+    },
+    append: async (data) => (await open()).append(data),
+    sync: async () => {
+      if (opening) await (await opening).sync();
+    },
+    close: async () => {
+      // A failed open was reported by the append that started it; there is nothing to close.
+      const file = await opening?.catch(() => undefined);
+      await file?.close();
+    },
+  };
+}
+
+/**
  * Where file contents and a batch's working files live. Keys are relative paths (`files/...`, `batches/...`).
  * A blob written by `write` or `writeBuffer` is visible only once complete; a failed write leaves nothing.
  */
@@ -77,8 +102,11 @@ export interface BlobStore {
   writeBuffer(key: string, data: Buffer | string): Promise<void>;
   /** Reads a whole small blob, or undefined when it does not exist. */
   readBuffer(key: string): Promise<Buffer | undefined>;
-  /** A stream over the blob, optionally a byte range [start, end). */
-  read(key: string, range?: { start: number; end: number }): Readable;
+  /**
+   * A stream over the blob, optionally a byte range [start, end). `readBytes` is how much a filesystem read takes at a
+   * time (64 KiB by default): a large copy (finalize joining part files) takes fewer, larger reads.
+   */
+  read(key: string, range?: { start: number; end: number }, readBytes?: number): Readable;
   /** The blob's size in bytes, or undefined. */
   size(key: string): Promise<number | undefined>;
   /** Opens `key` for appending after truncating it to `validBytes` (the last checkpoint). */
@@ -181,10 +209,13 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /** A stream over the blob, optionally a byte range [start, end) . */
-  read(key: string, range?: { start: number; end: number }): Readable {
+  /** A stream over the blob, optionally a byte range [start, end), `readBytes` at a time. */
+  read(key: string, range?: { start: number; end: number }, readBytes?: number): Readable {
     if (range && range.end <= range.start) return Readable.from([]);
-    return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end - 1 } : {});
+    return createReadStream(this.pathOf(key), {
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+      ...(readBytes ? { highWaterMark: readBytes } : {}),
+    });
   }
 
   /** The blob's size in bytes, or undefined. */
@@ -210,6 +241,8 @@ export class FsBlobStore implements BlobStore {
     // A new part file's name is made durable before any checkpoint can count bytes in it.
     if (!existed) await syncPath(dirname(path), 'dir');
     let size = validBytes;
+    // Whether bytes were appended since the last successful sync: a sync with none to store skips the disk.
+    let dirty = false;
     // After a failed write or fsync the file's contents are unknown (a second fsync may report success for pages
     // the first one lost), so every later append and sync fails too.
     let failed: unknown;
@@ -229,10 +262,22 @@ export class FsBlobStore implements BlobStore {
       append: (data) =>
         guarded(async () => {
           const buf = typeof data === 'string' ? Buffer.from(data) : data;
+          dirty = true;
           await fh.write(buf, 0, buf.length, null);
           size += buf.length;
         }),
-      sync: () => guarded(() => fh.datasync()),
+      sync: () =>
+        guarded(async () => {
+          if (!dirty) return;
+          // Cleared before the fsync: an append made while it runs marks the file again for the next sync.
+          dirty = false;
+          try {
+            await fh.datasync();
+          } catch (err) {
+            dirty = true;
+            throw err;
+          }
+        }),
       close: () => fh.close(),
     };
   }

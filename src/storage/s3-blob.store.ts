@@ -178,7 +178,10 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** A stream over the blob, optionally a byte range [start, end); the GET starts when the stream is first read. */
+  /**
+   * A stream over the blob, optionally a byte range [start, end); the GET starts when the stream is first read, and
+   * its body arrives as the network delivers it (the filesystem's read size does not apply).
+   */
   read(key: string, range?: ByteRange): Readable {
     if (range && range.end <= range.start) return Readable.from([]);
     return Readable.from(this.chunks(key, range), { objectMode: false });
