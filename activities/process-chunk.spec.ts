@@ -16,8 +16,6 @@ import type { ProcessChunkResult } from './types';
 
 const BATCH = 'batch_superseded';
 const LINES = 60;
-/** A second batch over the same input, run once from start to end. */
-const CLEAN = 'batch_no_errors';
 
 /** The chunk's output as finalize reads it (it fences the chunk first): each part's valid prefix. */
 async function committedOutput(deps: ActivityDeps): Promise<{ owner: number; ids: string[] }> {
@@ -70,7 +68,6 @@ describe('processChunk with an attempt Temporal gave up on still running', () =>
       chunks: [{ start: 0, end: input.length, count: LINES, firstLine: 1 }],
     };
     await deps.blobs.writeBuffer(batchKeys(BATCH).index, JSON.stringify(index));
-    await deps.blobs.writeBuffer(batchKeys(CLEAN).index, JSON.stringify(index));
   });
   afterAll(async () => {
     await deps.router.close();
@@ -112,16 +109,5 @@ describe('processChunk with an attempt Temporal gave up on still running', () =>
     const { owner, ids } = await committedOutput(deps);
     expect(owner).toBe(3);
     expect(ids.sort()).toEqual(Array.from({ length: LINES }, (_, i) => `c-${i}`).sort());
-  });
-
-  it('a chunk whose requests all succeed writes its output part and never creates an error part', async () => {
-    const result = await new MockActivityEnvironment({ attempt: 1 }).run(makeProcessChunk(deps), {
-      batchId: CLEAN,
-      chunk: 0,
-    });
-    expect(result).toEqual({ completed: LINES, failed: 0 });
-    const keys = batchKeys(CLEAN);
-    expect(await deps.blobs.size(keys.out(0, 1))).toBeGreaterThan(0);
-    expect(await deps.blobs.size(keys.err(0, 1))).toBeUndefined();
   });
 });

@@ -4,7 +4,6 @@ import { ChunkWriter, type ChunkState } from '../src/batch-format/chunk-state';
 import { claimChunk, saveCheckpoint } from './chunk-checkpoints';
 import { loadChunkIndex } from '../src/storage/committed-chunks';
 import { batchKeys } from '../src/batch-format/blob-layout';
-import { openOnFirstAppend } from '../src/storage/blob.store';
 import { ChunkRequests } from './chunk-requests';
 import type { ActivityDeps } from './deps';
 import type { ProcessChunkInput, ProcessChunkResult } from './types';
@@ -37,10 +36,9 @@ export function makeProcessChunk(deps: ActivityDeps) {
     if (state.done.length > 0 || token > 1) {
       log.info('chunk resumes from its checkpoint', { chunk, token, done: state.done.length, of: spec.count });
     }
-    // This attempt's own part files, created empty at their first lines (a chunk without errors has no error part);
-    // the earlier attempts' stay as their last checkpoint left them.
-    const outFile = openOnFirstAppend(deps.blobs, keys.out(chunk, token));
-    const errFile = openOnFirstAppend(deps.blobs, keys.err(chunk, token));
+    // This attempt's own part files, empty; the earlier attempts' stay as their last checkpoint left them.
+    const outFile = await deps.blobs.openAppend(keys.out(chunk, token), 0);
+    const errFile = await deps.blobs.openAppend(keys.err(chunk, token), 0);
     ctx.cancellationSignal.addEventListener('abort', () => stop.abort(), { once: true });
     const writer = new ChunkWriter(state, outFile, errFile, persist);
     // Heartbeat on every tick, whether or not the checkpoint succeeds: a store that is briefly locked must not

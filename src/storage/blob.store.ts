@@ -67,31 +67,6 @@ export interface BlobAppender {
 }
 
 /**
- * An appender on `key` that opens it (empty, as `openAppend(key, 0)`) at its first append. A part that never gets a
- * line (the error part of a chunk without errors) is never created, and a chunk starts sending without waiting on
- * the store. Until then its size is 0, and a sync or close has nothing to do.
- */
-export function openOnFirstAppend(blobs: Pick<BlobStore, 'openAppend'>, key: string): BlobAppender {
-  let opening: Promise<BlobAppender> | undefined;
-  let opened: BlobAppender | undefined;
-  const open = () => (opening ??= blobs.openAppend(key, 0).then((file) => (opened = file)));
-  return {
-    get size() {
-      return opened?.size ?? 0;
-    },
-    append: async (data) => (await open()).append(data),
-    sync: async () => {
-      if (opening) await (await opening).sync();
-    },
-    close: async () => {
-      // A failed open was reported by the append that started it; there is nothing to close.
-      const file = await opening?.catch(() => undefined);
-      await file?.close();
-    },
-  };
-}
-
-/**
  * Where file contents and a batch's working files live. Keys are relative paths (`files/...`, `batches/...`).
  * A blob written by `write` or `writeBuffer` is visible only once complete; a failed write leaves nothing.
  */
@@ -262,21 +237,18 @@ export class FsBlobStore implements BlobStore {
       append: (data) =>
         guarded(async () => {
           const buf = typeof data === 'string' ? Buffer.from(data) : data;
-          dirty = true;
           await fh.write(buf, 0, buf.length, null);
           size += buf.length;
+          dirty = true;
         }),
       sync: () =>
         guarded(async () => {
           if (!dirty) return;
-          // Cleared before the fsync: an append made while it runs marks the file again for the next sync.
+          // Cleared before the fsync: a write that lands while it runs (the chunk writer queues its appends and syncs
+          // one after another, but nothing here relies on that) marks the file again for the next sync. A failed fsync
+          // fails every later sync (guarded), whatever this says.
           dirty = false;
-          try {
-            await fh.datasync();
-          } catch (err) {
-            dirty = true;
-            throw err;
-          }
+          await fh.datasync();
         }),
       close: () => fh.close(),
     };
