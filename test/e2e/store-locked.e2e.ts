@@ -27,7 +27,10 @@ describe('the metadata store locked by another process mid-batch', () => {
     // meanwhile and are retried (checkpoints at the next tick, activities by Temporal).
     await holdStoreLock(t.stack, 12000);
 
-    const deadline = Date.now() + 120000;
+    // Activities that failed during the lock wait out Temporal's backoff (up to 30 s for a chunk, a minute for the
+    // others) before they run again, several times over on a loaded machine: the wait is long, and ends before the
+    // test's own timeout so that a batch that never ends says where it stopped.
+    const deadline = Date.now() + 240000;
     let batch = await status();
     while (batch?.status !== 'completed') {
       if (Date.now() > deadline || batch?.status === 'failed')
@@ -37,7 +40,7 @@ describe('the metadata store locked by another process mid-batch', () => {
     }
     expect(batch.request_counts).toEqual({ total: 400, completed: 400, failed: 0 });
     await expectConsistentEnd(client, batch, ids);
-  });
+  }, 300000);
 });
 
 async function holdStoreLock(stack: Stack, ms: number): Promise<void> {
