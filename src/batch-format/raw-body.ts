@@ -56,14 +56,18 @@ function endOfValue(text: string, i: number): number {
   return -1;
 }
 
+/** Whether the string text between `from` and `to` has an escape (a backslash) to decode. */
+function hasEscape(text: string, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) if (text.charCodeAt(j) === BACKSLASH) return true;
+  return false;
+}
+
 /**
  * Where a key spelled in `text` between `from` and `to` (without its quotes) is among `keys`, or -1. A key spelled with
  * escapes (rare) is decoded: `\u0062ody` is `body` too.
  */
 function keyIndex(text: string, from: number, to: number, keys: readonly string[]): number {
-  for (let j = from; j < to; j++) {
-    if (text.charCodeAt(j) === BACKSLASH) return keys.indexOf(JSON.parse(`"${text.slice(from, to)}"`) as string);
-  }
+  if (hasEscape(text, from, to)) return keys.indexOf(JSON.parse(`"${text.slice(from, to)}"`) as string);
   const length = to - from;
   for (let k = 0; k < keys.length; k++) if (keys[k].length === length && text.startsWith(keys[k], from)) return k;
   return -1;
@@ -116,10 +120,7 @@ export function rawBody(text: string): string | undefined {
 /** A JSON string value's text as a string (escapes decoded), or undefined for any other value. */
 function stringOf(value: string | undefined): string | undefined {
   if (value === undefined || value.charCodeAt(0) !== QUOTE) return undefined;
-  for (let j = 1; j < value.length - 1; j++) {
-    if (value.charCodeAt(j) === BACKSLASH) return JSON.parse(value) as string;
-  }
-  return value.slice(1, -1);
+  return hasEscape(value, 1, value.length - 1) ? (JSON.parse(value) as string) : value.slice(1, -1);
 }
 
 /** What sending a request needs from its line. */
