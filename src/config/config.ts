@@ -144,6 +144,11 @@ export const configSchema = z.object({
    * heuristic, which under a high allocation rate lets garbage reach several times the live set).
    */
   WORKER_HEAP_GROWING_PERCENT: int(0, 1000).default(30),
+  /**
+   * V8's allocation-site pretenuring in a worker process (off by default; see limitPretenuring in
+   * src/worker/runtime.ts).
+   */
+  WORKER_V8_PRETENURING: z.enum(['true', 'false']).default('false'),
   /** `start:worker` runs this many worker processes, splitting every upstream limit between them. */
   WORKER_PROCESSES: int(1, 256).default(1),
   /**

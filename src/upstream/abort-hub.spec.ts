@@ -9,9 +9,10 @@ describe('abort hub', () => {
     const b = () => calls.push('b');
     const c = () => calls.push('c');
     listenAbort(ac.signal, a);
-    listenAbort(ac.signal, b);
+    const second = listenAbort(ac.signal, b);
     listenAbort(ac.signal, c);
-    unlistenAbort(ac.signal, b);
+    unlistenAbort(second);
+    unlistenAbort(second);
     expect(add).toHaveBeenCalledTimes(1);
     ac.abort();
     ac.abort();
@@ -30,15 +31,29 @@ describe('abort hub', () => {
 
   it('calls every callback even when one throws, then throws the first error', () => {
     const calls: string[] = [];
-    const set = new Set<() => void>([
-      () => {
-        calls.push('a');
-        throw new Error('boom');
-      },
-      () => calls.push('b'),
-    ]);
-    expect(() => callEach(set)).toThrow('boom');
+    expect(() =>
+      callEach([
+        () => {
+          calls.push('a');
+          throw new Error('boom');
+        },
+        () => calls.push('b'),
+      ]),
+    ).toThrow('boom');
     expect(calls).toEqual(['a', 'b']);
-    expect(set.size).toBe(0);
+  });
+
+  it('unlinks callbacks from anywhere in the list, and a removed or called one holds nothing', () => {
+    const ac = new AbortController();
+    const calls: number[] = [];
+    const listeners = [0, 1, 2, 3, 4].map((i) => listenAbort(ac.signal, () => calls.push(i)));
+    unlistenAbort(listeners[4]); // the newest (the list's head)
+    unlistenAbort(listeners[0]); // the oldest (its tail)
+    unlistenAbort(listeners[2]); // one in the middle
+    expect(listeners[2]).toEqual({ fn: undefined, prev: undefined, next: undefined, list: undefined });
+    ac.abort();
+    expect(calls).toEqual([1, 3]);
+    for (const l of listeners) expect(l.fn).toBeUndefined();
+    unlistenAbort(listeners[1]); // after the abort: nothing left to unlink
   });
 });

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
 import { retryAfterMs } from '../common/backoff';
-import { listenAbort, unlistenAbort } from './abort-hub';
+import { listenAbort, unlistenAbort, type AbortListener } from './abort-hub';
 import type { UpstreamResponse } from './answer';
 
 /** Called once with the upstream's response, or with undici's error. */
@@ -31,14 +31,12 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
 
   /** Until the answer is handed over; then dropped (see {@link settle}). */
   private done: AnswerCallback | undefined;
+  private readonly abortListener: AbortListener;
 
   /** `done` is called once: with the answer, or with undici's error (an abort of `signal` included). */
-  constructor(
-    private readonly signal: AbortSignal,
-    done: AnswerCallback,
-  ) {
+  constructor(signal: AbortSignal, done: AnswerCallback) {
     this.done = done;
-    listenAbort(signal, this.onAbort);
+    this.abortListener = listenAbort(signal, this.onAbort);
   }
 
   private readonly onAbort = (): void => {
@@ -113,7 +111,7 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     this.done = undefined;
     this.first = undefined;
     this.rest = undefined;
-    unlistenAbort(this.signal, this.onAbort);
+    unlistenAbort(this.abortListener);
     try {
       done(err, answer);
     } catch (thrown) {

@@ -180,6 +180,64 @@ describe('ConcurrencyLimiter', () => {
     for (let i = 100; i < 120; i += 2) expect(order.slice(i, i + 2).sort()).toEqual(['a', 'b']);
   });
 
+  it('puts a batch that starts waiting at the back of the round-robin, behind every batch already waiting', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    expect(limiter.tryAcquire()).toBe(true);
+    const order: string[] = [];
+    const wait = (key: string, n: number) => {
+      for (let i = 0; i < n; i++) limiter.acquireWith(undefined, key, () => order.push(key));
+    };
+    wait('a', 3);
+    wait('b', 3);
+    limiter.release(); // a's turn; b is next
+    wait('c', 2); // joins behind b and a, whose turns come first
+    for (let i = 0; i < 7; i++) limiter.release();
+    expect(order).toEqual(['a', 'b', 'a', 'c', 'b', 'a', 'c', 'b']);
+  });
+
+  it('keeps the round-robin when waiters leave their batch from anywhere in the ring', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    expect(limiter.tryAcquire()).toBe(true);
+    const order: string[] = [];
+    const gone = new AbortController();
+    limiter.acquireWith(undefined, 'a', () => order.push('a'));
+    limiter.acquireWith(gone.signal, 'b', (err) => order.push(err ? 'b aborted' : 'b'));
+    limiter.acquireWith(undefined, 'c', () => order.push('c'));
+    limiter.acquireWith(undefined, 'a', () => order.push('a'));
+    limiter.release(); // a; b is next
+    gone.abort(); // b leaves the ring: c is next
+    limiter.release();
+    limiter.release();
+    expect(order).toEqual(['a', 'b aborted', 'c', 'a']);
+    expect(limiter.queued).toBe(0);
+  });
+
+  it('reuses a batch queue that emptied, and lets go of the empty queues of batches it no longer serves', () => {
+    const limiter = new ConcurrencyLimiter(1);
+    expect(limiter.tryAcquire()).toBe(true);
+    const line = () =>
+      (limiter as unknown as { owners: Map<string, { batches: Map<string, unknown> }> }).owners.get('')!;
+    // One request at a time through the same batch (a chunk waiting for admission): the same queue every time.
+    limiter.acquireWith(undefined, 'busy', () => undefined);
+    const queue = line().batches.get('busy');
+    for (let i = 0; i < 100; i++) {
+      limiter.release();
+      limiter.acquireWith(undefined, 'busy', () => undefined);
+    }
+    expect(line().batches.get('busy')).toBe(queue);
+    // A thousand batches that each waited once and finished: their empty queues are dropped, a bounded few kept.
+    for (let i = 0; i < 1000; i++) {
+      limiter.acquireWith(undefined, `done-${i}`, () => undefined);
+      limiter.release(); // grants busy's waiter, then done-i's on the next
+      limiter.release();
+      limiter.acquireWith(undefined, 'busy', () => undefined);
+    }
+    expect(line().batches.size).toBeLessThanOrEqual(40);
+    expect(limiter.queued).toBe(1);
+    limiter.release();
+    expect(limiter.queued).toBe(0);
+  });
+
   it('counts what each owner holds and waits for, and forgets owners with neither', () => {
     const limiter = new ConcurrencyLimiter(2);
     expect(limiter.tryAcquire('a')).toBe(true);

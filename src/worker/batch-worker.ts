@@ -7,7 +7,7 @@ import type { Storage } from '../storage/storage';
 import type { UpstreamRouter } from '../upstream/upstream-router';
 import { activityDeps, type WorkerProcessSetup } from './activity-deps';
 import { setUpMaintenance } from './maintenance-setup';
-import { installTemporalRuntime, limitHeapGrowth } from './runtime';
+import { installTemporalRuntime, limitHeapGrowth, limitPretenuring } from './runtime';
 import { registerUpstreamGauges } from './upstream-gauges';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 
@@ -31,6 +31,7 @@ export async function startBatchWorker(
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
   installTemporalRuntime(config.LOG_LEVEL);
   limitHeapGrowth(config.WORKER_HEAP_GROWING_PERCENT);
+  limitPretenuring(config.WORKER_V8_PRETENURING === 'true');
   const deps = activityDeps(config, storage, processSetup);
   // A worker killed mid-finalize leaves a temp file behind; its successor removes it.
   await storage.blobs.sweepTemp?.();
