@@ -33,9 +33,9 @@ export interface OwnerCounts {
  */
 interface BatchQueue {
   readonly key: string;
+  /** The first waiter, or undefined when the batch has none. */
   first: Waiter | undefined;
   last: Waiter | undefined;
-  size: number;
 }
 
 /** One owner's waiters, by batch, and its place in the weighted order. */
@@ -182,10 +182,10 @@ export class ConcurrencyLimiter {
     }
     let queue = line.batches.get(key);
     if (!queue) {
-      queue = { key, first: undefined, last: undefined, size: 0 };
+      queue = { key, first: undefined, last: undefined };
       line.batches.set(key, queue);
     }
-    if (queue.size === 0) {
+    if (!queue.first) {
       // Joins at the back of the round-robin: just before the batch whose turn is next.
       line.ring.splice(line.turn, 0, queue);
       if (line.ring.length > 1) line.turn++;
@@ -193,7 +193,6 @@ export class ConcurrencyLimiter {
     if (queue.last) queue.last.next = waiter;
     else queue.first = waiter;
     queue.last = waiter;
-    queue.size++;
     line.queued++;
     this.waiting++;
     if (signal) {
@@ -205,7 +204,7 @@ export class ConcurrencyLimiter {
     const line = this.owners.get(owner);
     const queue = line?.batches.get(key);
     if (!line || !queue || !unlink(queue, waiter)) return;
-    if (queue.size === 0) this.leaveRing(line, line.ring.indexOf(queue));
+    if (!queue.first) this.leaveRing(line, line.ring.indexOf(queue));
     this.waiting--;
     this.dequeued(line);
     waiter.done(new LimiterAbortError());
@@ -260,7 +259,7 @@ export class ConcurrencyLimiter {
         const queue = line.ring[line.turn];
         const waiter = queue.first!;
         unlink(queue, waiter);
-        if (queue.size === 0) this.leaveRing(line, line.turn);
+        if (!queue.first) this.leaveRing(line, line.turn);
         else line.turn = (line.turn + 1) % line.ring.length;
         this.waiting--;
         if (waiter.listener) unlistenAbort(waiter.listener);
@@ -301,7 +300,7 @@ export class ConcurrencyLimiter {
 
   /** Drops `line`'s empty batch queues, all at once (each batch a line has served leaves one). */
   private sweep(line: OwnerLine): void {
-    for (const [key, queue] of line.batches) if (queue.size === 0) line.batches.delete(key);
+    for (const [key, queue] of line.batches) if (!queue.first) line.batches.delete(key);
   }
 
   /** One of `line`'s waiters left the queue (granted or abandoned). */
@@ -352,6 +351,5 @@ function unlink(queue: BatchQueue, waiter: Waiter): boolean {
   else queue.first = waiter.next;
   if (queue.last === waiter) queue.last = before;
   waiter.next = undefined;
-  queue.size--;
   return true;
 }
