@@ -28,8 +28,9 @@ async function client(apiUrl: string, inputPath: string, count: number) {
     try {
       const batch = await createBatch(api, inputPath);
       created.push(batch);
-      createdAt.set(batch.id, Date.now());
-      createMs.push(Date.now() - t);
+      const now = Date.now();
+      createdAt.set(batch.id, now);
+      createMs.push(now - t);
     } catch (err) {
       refused++;
       if ((err as { status?: number }).status !== 429) throw err;
