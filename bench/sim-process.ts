@@ -12,6 +12,8 @@ export interface SimStats {
   busySpan?: { firstAt: number; lastAt: number };
   /** Average in-flight requests per 250 ms since the last reset, sampled every 10 ms (only while busy). */
   inFlightTrace: number[];
+  /** How late the delayed answers' timers fired on average since the last reset (ms past the latency asked). */
+  meanTimerLateMs: number;
 }
 
 const SAMPLE_MS = 10;
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       totalCalls: sim.totalCalls,
       busySpan: sim.busySpan,
       inFlightTrace: trace,
+      meanTimerLateMs: sim.meanTimerLateMs,
     };
     if (msg.type === 'reset') {
       sim.reset();

@@ -1,7 +1,7 @@
-import { Client, Connection } from '@temporalio/client';
 import { runBatch, type BatchTimings } from '../batch-client';
 import type { BenchContext, InputFile, Scenario } from '../context';
 import { sendDirect, type LoadResult } from '../direct-load';
+import { workflowTimeline } from '../history';
 import { chatBodies } from '../inputs';
 import { scaled } from '../options';
 import { CpuMeter } from '../proc-stats';
@@ -35,20 +35,6 @@ async function baseline(sim: SimulatorProcess, bodies: string[]) {
 /** A run's timings and CPU, and the size of its batch's workflow history. */
 type Run = BatchTimings & { cpu: Record<string, number>; historyEvents: number; chunkActivities: number };
 
-/** How many events the batch's workflow history has, and how many of them scheduled a chunk. */
-async function historySize(address: string, batchId: string) {
-  const connection = await Connection.connect({ address });
-  try {
-    const history = await new Client({ connection }).workflow.getHandle(batchId).fetchHistory();
-    const events = history.events ?? [];
-    const chunkActivities = events.filter(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processChunk',
-    ).length;
-    return { historyEvents: events.length, chunkActivities };
-  } finally {
-    await connection.close();
-  }
-}
 type Direct = Awaited<ReturnType<typeof baseline>>;
 
 /** The batch through the API and `workerProcesses` worker processes `E2E_REPS` times, after a warm-up batch. */
@@ -72,7 +58,8 @@ async function batchRuns(
       const meter = cpuMeter(system, sim, temporal);
       const timings = await runBatch(system.apiUrl, input.path, input.lines, BATCH_TIMEOUT_MS);
       const cpu = meter.stop();
-      runs.push({ ...timings, cpu, ...(await historySize(temporal.address, timings.batchId)) });
+      const { events: historyEvents, chunkActivities } = await workflowTimeline(temporal.address, timings.batchId);
+      runs.push({ ...timings, cpu, historyEvents, chunkActivities });
     }
   } finally {
     await system.stop();

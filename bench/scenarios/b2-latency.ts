@@ -1,6 +1,7 @@
 import { runBatch, type BatchTimings } from '../batch-client';
 import type { BenchContext, InputFile, Scenario } from '../context';
 import { sendDirect, type LoadResult } from '../direct-load';
+import { workflowTimeline, type WorkflowTimeline } from '../history';
 import { chatBodies } from '../inputs';
 import { scaled } from '../options';
 import type { ScenarioResult } from '../report';
@@ -29,13 +30,21 @@ type Run = BatchTimings & {
   simCalls: number;
   simBusySpan?: { firstAt: number; lastAt: number };
   simInFlightTrace: number[];
+  simTimerLateMs: number;
+  workflow: WorkflowTimeline;
 };
 
+type Direct = LoadResult & { simTimerLateMs: number };
+
 /** The same bodies straight to the simulator at the same concurrency. */
-async function directRuns(sim: SimulatorProcess, n: number): Promise<LoadResult[]> {
+async function directRuns(sim: SimulatorProcess, n: number): Promise<Direct[]> {
   const bodies = chatBodies(n, 0);
-  const direct: LoadResult[] = [];
-  for (let i = 0; i < BASELINE_REPS; i++) direct.push(await sendDirect(sim.baseUrl, bodies, CONCURRENCY, 120_000));
+  const direct: Direct[] = [];
+  for (let i = 0; i < BASELINE_REPS; i++) {
+    await sim.stats(true);
+    const run = await sendDirect(sim.baseUrl, bodies, CONCURRENCY, 120_000);
+    direct.push({ ...run, simTimerLateMs: (await sim.stats(true)).meanTimerLateMs });
+  }
   if (direct.some((d) => d.errors)) throw new Error('direct run had errors');
   return direct;
 }
@@ -64,6 +73,8 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
         simCalls: stats.totalCalls,
         simBusySpan: stats.busySpan,
         simInFlightTrace: stats.inFlightTrace,
+        simTimerLateMs: stats.meanTimerLateMs,
+        workflow: await workflowTimeline(temporal.address, timings.batchId),
       });
     }
   } finally {
@@ -72,7 +83,7 @@ async function batchRuns(ctx: BenchContext, sim: SimulatorProcess, input: InputF
   return runs;
 }
 
-function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: number): ScenarioResult {
+function report(n: number, direct: Direct[], runs: Run[], workerProcesses: number): ScenarioResult {
   const processing = median(runs.map((r) => r.processingMs));
   const e2e = median(runs.map((r) => r.downloadedMs));
   const directMs = median(direct.map((d) => d.ms));
@@ -119,6 +130,8 @@ function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: n
       `B2 CHUNK_WINDOW=${CHUNK_WINDOW}; simulator (own process, peak read over IPC) peak in-flight ` +
         `${last.simPeakInFlight} of ${CONCURRENCY}, but ${Math.round((rate * LATENCY_MS) / 1000)} on average ` +
         `(rate x latency), ${last.simCalls} calls in the last run`,
+      `B2 simulator timers fired ${direct.map((d) => d.simTimerLateMs.toFixed(2)).join(', ')} ms late on average ` +
+        `in the direct runs, ${runs.map((r) => r.simTimerLateMs.toFixed(2)).join(', ')} ms in the service's`,
       `B2 CPU cores used during e2e (last run): ${cpuSummary(last.cpu, last.downloadedMs)}`,
       ...busyNote(last),
     ],
@@ -126,19 +139,32 @@ function report(n: number, direct: LoadResult[], runs: Run[], workerProcesses: n
 }
 
 /**
- * Where the processing time went in one run: from in_progress (as polled) to the first upstream request, the span
- * in which the upstream was busy (and its average load), and from the last upstream answer to completed (as polled;
- * both polls are up to POLL_MS late).
+ * Where the processing time went in one run, on the machine's one clock: from in_progress (validation's end in the
+ * workflow history, and as polled) to the first upstream request, the span in which the upstream was busy (and its
+ * average load), and from the last upstream answer to completed as polled, through the last chunk's end, finalize's
+ * scheduling, its run and the workflow's end (both polls are up to POLL_MS late).
  */
 function busyNote(r: Run): string[] {
   if (!r.simBusySpan) return [];
   const { firstAt, lastAt } = r.simBusySpan;
   const span = lastAt - firstAt;
   const avg = Math.round((r.simCalls * LATENCY_MS) / span);
+  const w = r.workflow;
+  const seen = { inProgress: r.startedAt + r.inProgressMs, completed: r.startedAt + r.completedMs };
+  const ms = (from: number | undefined, to: number | undefined) =>
+    from === undefined || to === undefined ? '?' : `${Math.round(to - from)} ms`;
   return [
-    `B2 phases (last run): in_progress seen → first upstream request ${secs(firstAt - (r.startedAt + r.inProgressMs))}, ` +
+    `B2 phases (last run): in_progress seen → first upstream request ${secs(firstAt - seen.inProgress)}, ` +
       `upstream busy ${secs(span)} (${avg} in flight on average), last upstream answer → completed seen ` +
-      secs(r.startedAt + r.completedMs - lastAt),
+      secs(seen.completed - lastAt),
+    `B2 head (last run): validated → first chunk started ${ms(w.validated, w.firstChunkStarted)} → first upstream ` +
+      `request ${ms(w.firstChunkStarted, firstAt)}; in_progress seen ${ms(w.validated, seen.inProgress)} after ` +
+      `validation's end`,
+    `B2 tail (last run): last upstream answer → last chunk completed ${ms(lastAt, w.lastChunkCompleted)} → ` +
+      `finalize scheduled ${ms(w.lastChunkCompleted, w.finalizeScheduled)} → started ` +
+      `${ms(w.finalizeScheduled, w.finalizeStarted)} → completed ${ms(w.finalizeStarted, w.finalizeCompleted)} → ` +
+      `seen ${ms(w.finalizeCompleted, seen.completed)} (workflow ended ` +
+      `${ms(w.finalizeCompleted, w.workflowCompleted)} after finalize)`,
   ];
 }
 

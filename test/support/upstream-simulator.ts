@@ -55,6 +55,9 @@ export class UpstreamSimulator {
   private peak = 0;
   private firstAt: number | undefined;
   private lastAt: number | undefined;
+  /** Delayed answers since the last reset, and how late their timers fired in total (ms past the delay asked). */
+  private delayed = 0;
+  private lateTotal = 0;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -127,6 +130,11 @@ export class UpstreamSimulator {
     return [...this.auth];
   }
 
+  /** How late, on average, a delayed answer's timer fired past its delay since start or the last {@link reset} (ms). */
+  get meanTimerLateMs(): number {
+    return this.delayed === 0 ? 0 : this.lateTotal / this.delayed;
+  }
+
   /** Zeroes call counters and the peak, and forgets Authorization headers; live in-flight requests are unaffected. */
   reset(): void {
     this.counts.clear();
@@ -135,6 +143,8 @@ export class UpstreamSimulator {
     this.peak = 0;
     this.firstAt = undefined;
     this.lastAt = undefined;
+    this.delayed = 0;
+    this.lateTotal = 0;
   }
 
   /** Stops listening, cancels pending delayed answers and destroys every socket, keep-alive ones included. */
@@ -196,8 +206,11 @@ export class UpstreamSimulator {
       answer(req, res, builder, body, step);
       return;
     }
+    const due = performance.now() + delay;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
+      this.delayed++;
+      this.lateTotal += performance.now() - due;
       answer(req, res, builder, body, step);
     }, delay);
     this.timers.add(timer);

@@ -1,0 +1,70 @@
+import { Client, Connection } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** Epoch ms of the steps of one batch's workflow, read from its Temporal history (server clock, same machine). */
+export interface WorkflowTimeline {
+  events: number;
+  chunkActivities: number;
+  /** validateInput completed: the batch is in_progress in the store by then (validation moves it). */
+  validated?: number;
+  /** The first chunk activity started on a worker. */
+  firstChunkStarted?: number;
+  /** The last chunk activity's completion reached the server. */
+  lastChunkCompleted?: number;
+  finalizeScheduled?: number;
+  finalizeStarted?: number;
+  /** finalize returned: the batch's end status is in the store by then. */
+  finalizeCompleted?: number;
+  workflowCompleted?: number;
+}
+
+const ms = (e: HistoryEvent): number => {
+  const t = e.eventTime;
+  return t ? Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : NaN;
+};
+
+/** Reads the batch's workflow history and picks out when each step of the batch happened. */
+export async function workflowTimeline(address: string, batchId: string): Promise<WorkflowTimeline> {
+  const connection = await Connection.connect({ address });
+  try {
+    const history = await new Client({ connection }).workflow.getHandle(batchId).fetchHistory();
+    return timelineOf(history.events ?? []);
+  } finally {
+    await connection.close();
+  }
+}
+
+function timelineOf(events: HistoryEvent[]): WorkflowTimeline {
+  // Scheduled event id -> activity type, so started and completed events can be named.
+  const typeOf = new Map<number, string>();
+  const out: WorkflowTimeline = { events: events.length, chunkActivities: 0 };
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const type = scheduled.activityType?.name ?? '';
+      typeOf.set(Number(e.eventId), type);
+      if (type === 'processChunk') out.chunkActivities++;
+      if (type === 'finalize') out.finalizeScheduled = ms(e);
+      continue;
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) {
+      const type = typeOf.get(Number(started.scheduledEventId));
+      if (type === 'processChunk') out.firstChunkStarted ??= ms(e);
+      if (type === 'finalize') out.finalizeStarted = ms(e);
+      continue;
+    }
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (completed) {
+      const type = typeOf.get(Number(completed.scheduledEventId));
+      if (type === 'validateInput') out.validated = ms(e);
+      if (type === 'processChunk') out.lastChunkCompleted = ms(e);
+      if (type === 'finalize') out.finalizeCompleted = ms(e);
+      continue;
+    }
+    if (e.workflowExecutionCompletedEventAttributes) out.workflowCompleted = ms(e);
+  }
+  return out;
+}
