@@ -98,10 +98,15 @@ export function makeFinalize(deps: ActivityDeps) {
       'output',
       partStreams(deps, index, states, keys.out, 'outBytes', beat),
     );
-    const errorSource = Readable.from(
-      errorLines(deps, batchId, index, states, keys.err, UNFINISHED[outcome], unfinished, beat),
-    );
-    const errorFileId = await writeResultFile(deps, batch, 'error', errorSource);
+    // No error part has bytes and every request has a result: the error file would be empty, so none is written.
+    const errorFileId = hasErrorLines(index, states)
+      ? await writeResultFile(
+          deps,
+          batch,
+          'error',
+          Readable.from(errorLines(deps, batchId, index, states, keys.err, UNFINISHED[outcome], unfinished, beat)),
+        )
+      : null;
     const usage = emptyUsage();
     for (const s of states) addUsage(usage, s.usage);
     // Requests of a chunk that failed for good ran into an error of their own: they count failed.
@@ -171,6 +176,14 @@ function partStreams(
     }
   }
   return Readable.from(parts());
+}
+
+/** Whether the error file has any line: an error part with bytes, or a request without a result. */
+function hasErrorLines(index: ChunkIndex | undefined, states: ChunkState[]): boolean {
+  if (!index) return false;
+  return index.chunks.some(
+    (spec, i) => states[i].done.length < spec.count || partsOf(states[i]).some((part) => part.errBytes > 0),
+  );
 }
 
 /** Error part files, then one synthesized line for every request that never got a final answer. */
