@@ -71,4 +71,15 @@ describe('request logger', () => {
       expect.objectContaining({ msg: 'from a grandchild', reqId: 'r1', batchId: 'batch_q', part: 'x' }),
     ]);
   });
+
+  it("with logging off, Fastify's no-op logger serves the requests", async () => {
+    const app = Fastify({ logger: false, childLoggerFactory: requestLogger as never });
+    app.get('/v1/batches/:id', async (req) => {
+      req.log.warn('nowhere');
+      return { ok: true };
+    });
+    const res = await app.inject({ method: 'GET', url: '/v1/batches/batch_abc' });
+    expect(res.json()).toEqual({ ok: true });
+    await app.close();
+  });
 });

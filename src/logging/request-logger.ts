@@ -74,12 +74,16 @@ export class RequestLogger {
   }
 }
 
-/** Fastify's child-logger factory: each request's logger is a {@link RequestLogger}. */
+/**
+ * Fastify's child-logger factory: each request's logger is a {@link RequestLogger}. With logging off
+ * (LOG_LEVEL=silent) Fastify's logger is a no-op one, not pino, and its own child is returned.
+ */
 export function requestLogger(
   parent: Logger,
   fields: Bindings,
   opts: ChildLoggerOptions,
   rawReq: { url?: string },
-): RequestLogger {
+): RequestLogger | Logger {
+  if (typeof parent.isLevelEnabled !== 'function') return parent.child(fields, opts);
   return new RequestLogger(parent, fields, opts, rawReq.url ?? '');
 }
