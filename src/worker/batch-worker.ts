@@ -7,7 +7,8 @@ import type { Storage } from '../storage/storage';
 import type { UpstreamRouter } from '../upstream/upstream-router';
 import { activityDeps, type WorkerProcessSetup } from './activity-deps';
 import { setUpMaintenance } from './maintenance-setup';
-import { installTemporalRuntime, limitHeapGrowth, limitPretenuring } from './runtime';
+import { installTemporalRuntime } from '../temporal/runtime';
+import { limitHeapGrowth, limitPretenuring } from './runtime';
 import { registerUpstreamGauges } from './upstream-gauges';
 import { defaultWorkflowSource, type WorkflowSource } from './workflow-source';
 

@@ -1,8 +1,4 @@
-import { IllegalStateError } from '@temporalio/common';
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { setFlagsFromString } from 'node:v8';
-import type { AppConfig } from '../config/config';
-import { TemporalPinoLogger, createLogger } from '../logging/logger';
 
 /**
  * Caps how far the heap may grow past its live set before V8 collects it. A busy worker allocates fast (a parsed
@@ -26,29 +22,4 @@ export function limitHeapGrowth(percent: number): void {
  */
 export function limitPretenuring(enabled: boolean): void {
   if (!enabled) setFlagsFromString('--no-allocation-site-pretenuring');
-}
-
-let runtimeInstalled = false;
-
-/** Sets the Temporal SDK's log level once per process (it cannot change after the first worker). */
-export function installTemporalRuntime(level: AppConfig['LOG_LEVEL']): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  const map: Record<AppConfig['LOG_LEVEL'], LogLevel> = {
-    fatal: 'ERROR',
-    error: 'ERROR',
-    warn: 'WARN',
-    info: 'INFO',
-    debug: 'DEBUG',
-    trace: 'TRACE',
-    silent: 'ERROR',
-  };
-  try {
-    const logger =
-      level === 'silent' ? new DefaultLogger(map[level]) : new TemporalPinoLogger(createLogger(level, 'worker'));
-    Runtime.install({ logger });
-  } catch (err) {
-    // Another module instance in this process (a test file) installed it first: that runtime stays.
-    if (!(err instanceof IllegalStateError)) throw err;
-  }
 }

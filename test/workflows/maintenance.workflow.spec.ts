@@ -7,7 +7,7 @@ import type {
   RepairStrandedBatchesInput,
   RestartOrphanedBatchesInput,
 } from '../../activities/maintenance';
-import { installTemporalRuntime } from '../../src/worker/runtime';
+import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { maintenanceWorkflow } from '../../workflows';
 
 /** Fake maintenance activities that record their inputs; deleteExpiredFiles can be made to fail for good. */
