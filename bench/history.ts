@@ -25,11 +25,15 @@ const ms = (e: HistoryEvent): number => {
   return t ? Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : NaN;
 };
 
-/** Reads the batch's workflow history and picks out when each step of the batch happened. */
+/** Reads the batch's workflow history, once its run has ended, and picks out when each step of the batch happened. */
 export async function workflowTimeline(address: string, batchId: string): Promise<WorkflowTimeline> {
   const connection = await Connection.connect({ address });
   try {
-    const history = await new Client({ connection }).workflow.getHandle(batchId).fetchHistory();
+    const handle = new Client({ connection }).workflow.getHandle(batchId);
+    // The batch shows its end status before its workflow ends (finalize writes it, then a workflow task closes the
+    // run): wait for the end, so the history is whole.
+    await handle.result();
+    const history = await handle.fetchHistory();
     return timelineOf(history.events ?? []);
   } finally {
     await connection.close();
