@@ -20,7 +20,7 @@ export const TEMPORAL_CLIENT = Symbol('TEMPORAL_CLIENT');
         // AsyncLocalStorage (for its namespace header), which on Node 20 turns on promise hooks for the whole process:
         // about 14% of the API's CPU on `GET /v1/batches/{id}`. A call to a Temporal that is down fails after about
         // 6 s of the core's retries instead of 20.
-        installTemporalRuntime(config.LOG_LEVEL);
+        installTemporalRuntime(config.LOG_LEVEL, 'api');
         const connection = await connectNative(config);
         return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
       },

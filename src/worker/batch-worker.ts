@@ -30,7 +30,7 @@ export async function startBatchWorker(
   processSetup?: WorkerProcessSetup,
 ): Promise<BatchWorker> {
   if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is required to start a worker');
-  installTemporalRuntime(config.LOG_LEVEL);
+  installTemporalRuntime(config.LOG_LEVEL, 'worker');
   limitHeapGrowth(config.WORKER_HEAP_GROWING_PERCENT);
   limitPretenuring(config.WORKER_V8_PRETENURING === 'true');
   const deps = activityDeps(config, storage, processSetup);

@@ -42,7 +42,7 @@ describe('maintenanceWorkflow on the run dev server', () => {
   let queue = 0;
 
   beforeAll(async () => {
-    installTemporalRuntime('error');
+    installTemporalRuntime('error', 'worker');
     native = await NativeConnection.connect({ address: process.env.TEMPORAL_TEST_ADDRESS });
     connection = await Connection.connect({ address: process.env.TEMPORAL_TEST_ADDRESS });
     client = new Client({ connection });
