@@ -11,7 +11,7 @@ import { partsOf, type ChunkState } from '../src/batch-format/chunk-state';
 import { layoutOf } from '../src/batch-format/result-layout';
 import { fenceAndReadChunks } from './chunk-checkpoints';
 import { loadChunkIndex } from '../src/storage/committed-chunks';
-import { batchKeys, type ChunkIndex } from '../src/batch-format/blob-layout';
+import { batchKeys, type ChunkIndex, type ChunkSpec } from '../src/batch-format/blob-layout';
 import type { ActivityDeps } from './deps';
 import { isBlank, readLines, stripBom } from '../src/batch-format/jsonl-lines';
 import { errorLine } from '../src/batch-format/result-line';
@@ -178,11 +178,14 @@ function partStreams(
   return Readable.from(parts());
 }
 
+/** Whether some of the chunk's requests have no result (each gets a synthesized error line). */
+const hasUnfinished = (spec: ChunkSpec, state: ChunkState): boolean => state.done.length < spec.count;
+
 /** Whether the error file has any line: an error part with bytes, or a request without a result. */
 function hasErrorLines(index: ChunkIndex | undefined, states: ChunkState[]): boolean {
   if (!index) return false;
   return index.chunks.some(
-    (spec, i) => states[i].done.length < spec.count || partsOf(states[i]).some((part) => part.errBytes > 0),
+    (spec, i) => hasUnfinished(spec, states[i]) || partsOf(states[i]).some((part) => part.errBytes > 0),
   );
 }
 
@@ -201,7 +204,7 @@ async function* errorLines(
   yield* partStreams(deps, index, states, key, 'errBytes', beat);
   for (let i = 0; i < index.chunks.length; i++) {
     const spec = index.chunks[i];
-    if (states[i].done.length >= spec.count) continue;
+    if (!hasUnfinished(spec, states[i])) continue;
     const done = new Set(states[i].done);
     let ordinal = -1;
     for await (const line of readLines(deps.blobs.read(index.inputBlobKey, spec), spec.start, spec.firstLine)) {
