@@ -92,17 +92,31 @@ describe('FsBlobStore durability', () => {
     ]);
   });
 
-  it('openAppend makes a new part file’s name durable before anything is appended, and an existing one’s is left', async () => {
+  it('openAppend leaves a new part file’s name to its first sync with bytes, before any checkpoint can count them', async () => {
     await fsp.mkdir(join(root, 'batches/b'), { recursive: true });
     const part = await store.openAppend('batches/b/out.0', 0);
-    expect(events).toEqual(['open ~/batches/b/out.0 a+', 'open ~/batches/b r', 'sync']);
+    // Opening touches no disk: a chunk's first request goes out without waiting for fsyncs.
+    expect(events).toEqual(['open ~/batches/b/out.0 a+']);
+    events = [];
+    // Nothing appended: no checkpoint counts a byte of it, so its name need not be durable yet.
+    await part.sync();
+    expect(events).toEqual([]);
     await part.append('line\n');
     await part.sync();
+    // The bytes, then the name in its directory; both before sync returns (and the checkpoint is saved).
+    expect(events).toEqual(['datasync', 'open ~/batches/b r', 'sync']);
+    events = [];
+    await part.append('more\n');
+    await part.sync();
+    expect(events).toEqual(['datasync']);
     await part.close();
     events = [];
     const again = await store.openAppend('batches/b/out.0', 5);
+    await again.append('x\n');
+    await again.sync();
     await again.close();
-    expect(events).toEqual(['open ~/batches/b/out.0 a+']);
+    // An existing part's name is durable already: its syncs are the bytes alone.
+    expect(events).toEqual(['open ~/batches/b/out.0 a+', 'datasync']);
   });
 
   it('a part file’s sync with nothing appended since the last one does not touch the disk', async () => {

@@ -213,8 +213,10 @@ export class FsBlobStore implements BlobStore {
     );
     const fh: FileHandle = await open(path, 'a+');
     await fh.truncate(validBytes);
-    // A new part file's name is made durable before any checkpoint can count bytes in it.
-    if (!existed) await syncPath(dirname(path), 'dir');
+    // A new part file's name is made durable by its first sync with bytes, before any checkpoint can count them: the
+    // open itself waits for no fsync (a chunk's first request goes out sooner), and a file whose name a crash lost
+    // held no counted byte (parts are read only up to their checkpointed length).
+    let named = existed;
     let size = validBytes;
     // Whether bytes were appended since the last successful sync: a sync with none to store skips the disk.
     let dirty = false;
@@ -249,6 +251,10 @@ export class FsBlobStore implements BlobStore {
           // fails every later sync (guarded), whatever this says.
           dirty = false;
           await fh.datasync();
+          if (!named) {
+            await syncPath(dirname(path), 'dir');
+            named = true;
+          }
         }),
       close: () => fh.close(),
     };
