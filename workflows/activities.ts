@@ -35,15 +35,16 @@ export const { transition } = proxyActivities<BatchActivities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
 });
 
-/** Chunk activities with the configured heartbeat timeout (carried in the validation result, so replay-safe). */
-export function chunkActivities(validation: ValidateInputResult) {
+/**
+ * Chunk activities with the configured heartbeat timeout (carried in the validation result, so replay-safe). `eager`:
+ * the worker that completes the workflow task may take the chunk at once, in that task's response.
+ */
+export function chunkActivities(validation: ValidateInputResult, eager: boolean) {
   // Chunks heartbeat every checkpoint; a lost worker is noticed within the heartbeat timeout and the chunk is
   // retried elsewhere from its last checkpoint. Cancellation waits for the chunk to commit what it finished.
   return proxyActivities<BatchActivities>({
     startToCloseTimeout: '26 hours',
-    // Eager dispatch would hand every chunk to the worker process that completed the workflow task: a batch of several
-    // chunks goes through the task queue instead, so all worker processes share it. One chunk gains the round trip.
-    allowEagerDispatch: validation.chunkCount <= 1,
+    allowEagerDispatch: eager,
     heartbeatTimeout: validation.heartbeatTimeoutMs ?? 20000,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },

@@ -118,7 +118,12 @@ async function runChunks(
   onProgress: () => void,
   fewer: boolean,
 ): Promise<void> {
-  const { processChunk } = chunkActivities(validation);
+  // The first chunk is dispatched eagerly: it starts in the response to the workflow task that schedules it, a task
+  // queue round trip sooner than through matching (the batch's first request goes out that much earlier). The others
+  // go through the task queue, so every worker process shares them: eager dispatch hands a chunk to the process that
+  // completed the workflow task, and a batch's workflow tasks all go to one process (its sticky queue).
+  const first = chunkActivities(validation, true).processChunk;
+  const rest = chunkActivities(validation, false).processChunk;
   const running = new Set<Promise<void>>();
   let next = 0;
   try {
@@ -127,6 +132,7 @@ async function runChunks(
         const chunk = next++;
         // The chunk's summary in the Web UI's pending activities and history: which requests it holds.
         const summary = chunkSummary(chunk, validation.chunkCount, validation.total);
+        const processChunk = chunk === 0 ? first : rest;
         const task: Promise<void> = processChunk.executeWithOptions({ summary }, [{ batchId, chunk }]).then(
           (r) => {
             running.delete(task);
