@@ -5,6 +5,8 @@ export interface LoadResult {
   ms: number;
   ok: number;
   errors: number;
+  /** Mean time from sending a request to having read its whole answer (ms), over the requests that got one. */
+  meanLatencyMs: number;
 }
 
 /**
@@ -15,11 +17,14 @@ export async function sendDirect(baseUrl: string, bodies: string[], concurrency:
   const url = new URL(`${baseUrl}/chat/completions`);
   const pool = new Pool(url.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const deadline = Date.now() + timeoutMs;
-  const result: LoadResult = { ms: 0, ok: 0, errors: 0 };
+  const result: LoadResult = { ms: 0, ok: 0, errors: 0, meanLatencyMs: 0 };
   let next = 0;
+  let latencyTotal = 0;
+  let answered = 0;
   const loop = async () => {
     while (next < bodies.length && Date.now() < deadline) {
       const body = bodies[next++];
+      const sent = performance.now();
       try {
         const res = await pool.request({
           path: url.pathname,
@@ -28,6 +33,8 @@ export async function sendDirect(baseUrl: string, bodies: string[], concurrency:
           body,
         });
         await res.body.arrayBuffer();
+        latencyTotal += performance.now() - sent;
+        answered++;
         if (res.statusCode === 200) result.ok++;
         else result.errors++;
       } catch {
@@ -43,5 +50,6 @@ export async function sendDirect(baseUrl: string, bodies: string[], concurrency:
     await pool.close();
   }
   result.errors += bodies.length - next;
+  result.meanLatencyMs = answered ? latencyTotal / answered : 0;
   return result;
 }

@@ -9,7 +9,7 @@ export interface WorkflowTimeline {
   chunkActivities: number;
   /** validateInput completed: the batch is in_progress in the store by then (validation moves it). */
   validated?: number;
-  /** The first chunk activity started on a worker. */
+  /** The first chunk activity started on a worker (the earliest start: started events are written as attempts end). */
   firstChunkStarted?: number;
   /** The last chunk activity's completion reached the server. */
   lastChunkCompleted?: number;
@@ -56,7 +56,7 @@ function timelineOf(events: HistoryEvent[]): WorkflowTimeline {
     const started = e.activityTaskStartedEventAttributes;
     if (started) {
       const type = typeOf.get(Number(started.scheduledEventId));
-      if (type === 'processChunk') out.firstChunkStarted ??= ms(e);
+      if (type === 'processChunk') out.firstChunkStarted = Math.min(out.firstChunkStarted ?? Infinity, ms(e));
       if (type === 'finalize') out.finalizeStarted = ms(e);
       continue;
     }
