@@ -6,6 +6,10 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 /** Epoch ms of the steps of one batch's workflow, read from its Temporal history (server clock, same machine). */
 export interface WorkflowTimeline {
   events: number;
+  /** Workflow tasks completed, activities scheduled and search attribute upserts: what a batch costs the server. */
+  workflowTasks: number;
+  activities: number;
+  searchAttributeUpserts: number;
   chunkActivities: number;
   /** validateInput completed: the batch is in_progress in the store by then (validation moves it). */
   validated?: number;
@@ -43,12 +47,21 @@ export async function workflowTimeline(address: string, batchId: string): Promis
 function timelineOf(events: HistoryEvent[]): WorkflowTimeline {
   // Scheduled event id -> activity type, so started and completed events can be named.
   const typeOf = new Map<number, string>();
-  const out: WorkflowTimeline = { events: events.length, chunkActivities: 0 };
+  const out: WorkflowTimeline = {
+    events: events.length,
+    workflowTasks: 0,
+    activities: 0,
+    searchAttributeUpserts: 0,
+    chunkActivities: 0,
+  };
   for (const e of events) {
+    if (e.workflowTaskCompletedEventAttributes) out.workflowTasks++;
+    if (e.upsertWorkflowSearchAttributesEventAttributes) out.searchAttributeUpserts++;
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled) {
       const type = scheduled.activityType?.name ?? '';
       typeOf.set(Number(e.eventId), type);
+      out.activities++;
       if (type === 'processChunk') out.chunkActivities++;
       if (type === 'finalize') out.finalizeScheduled = ms(e);
       continue;

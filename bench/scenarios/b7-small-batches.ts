@@ -1,8 +1,7 @@
-import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import type { Batch } from 'openai/resources/batches';
 import { clientFor, createBatch } from '../batch-client';
 import type { BenchContext, Scenario } from '../context';
+import { workflowTimeline } from '../history';
 import { CpuMeter } from '../proc-stats';
 import type { ScenarioResult } from '../report';
 import { startSimulator } from '../simulator';
@@ -87,12 +86,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const refused = results.reduce((n, r) => n + r.refused, 0);
     const rate = (done * 1000) / ms;
     const perBatchMs = (s: number) => round((s * 1000) / done, 1);
-    const connection = await Connection.connect({ address: server.address });
-    const history = await new Client({ connection }).workflow.getHandle(results[0].ids[0]).fetchHistory();
-    await connection.close();
-    const events = history.events ?? [];
-    const EventType = temporal.api.enums.v1.EventType;
-    const count = (type: keyof typeof EventType) => events.filter((e) => e.eventType === EventType[type]).length;
+    const history = await workflowTimeline(server.address, results[0].ids[0]);
     return {
       rows: [
         {
@@ -108,7 +102,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           id: 'B7-cpu',
           scenario: 'many small batches: CPU per batch (Temporal dev server / API + worker)',
           measured: `${perBatchMs(cpu.temporal)} ms / ${perBatchMs(cpu.api + cpu.worker)} ms`,
-          baseline: `${events.length} history events a batch`,
+          baseline: `${history.events} history events a batch`,
           ratio: NaN,
           target: 'info',
           pass: null,
@@ -124,14 +118,14 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         medianCreatedToEndSeenMs: lifeMs,
         refused,
         cpu,
-        historyEvents: events.length,
-        workflowTasks: count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED'),
-        activities: count('EVENT_TYPE_ACTIVITY_TASK_SCHEDULED'),
-        searchAttributeUpserts: count('EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'),
+        historyEvents: history.events,
+        workflowTasks: history.workflowTasks,
+        activities: history.activities,
+        searchAttributeUpserts: history.searchAttributeUpserts,
       },
       notes: [
-        `B7 one batch's history: ${events.length} events, ${count('EVENT_TYPE_WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
-          `${count('EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')} activities, ${count('EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES')} search attribute upserts`,
+        `B7 one batch's history: ${history.events} events, ${history.workflowTasks} workflow tasks, ` +
+          `${history.activities} activities, ${history.searchAttributeUpserts} search attribute upserts`,
         `B7 phases: every batch created after ${secs(createdSpanMs)} (upload + create: median ${round(createMs, 0)} ms ` +
           `a batch per client); created → completed seen by a poll: median ${round(lifeMs, 0)} ms (polls every ${POLL_MS} ms)`,
       ],
