@@ -8,6 +8,7 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchStatus, FinalizeInput, FinalizeResult, ValidateInputResult } from '../activities/types';
 import { fileActivities, localFileActivities, transition } from './activities';
@@ -37,6 +38,11 @@ export interface BatchWorkflowInput {
    * activities; batches started without it use activities.
    */
   inputBytes?: number;
+  /**
+   * The workflow's steps as the API that started the batch knew them (BATCH_WORKFLOW_STEPS, workflows/steps.ts): a
+   * batch started with them takes those steps from its input instead of from patch markers.
+   */
+  steps?: number;
 }
 
 /** What the workflow returns: finalize's summary, or the status the batch ended with otherwise. */
@@ -82,7 +88,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
 }
 
 async function runBatch(
-  { batchId, heartbeatTimeoutMs, expiresAtMs, inputBytes }: BatchWorkflowInput,
+  { batchId, heartbeatTimeoutMs, expiresAtMs, inputBytes, steps }: BatchWorkflowInput,
   root: CancellationScope,
 ): Promise<BatchWorkflowResult> {
   const progress = initialProgress();
@@ -106,9 +112,15 @@ async function runBatch(
   );
 
   const small = inputBytes !== undefined && inputBytes <= LOCAL_STEPS_MAX_BYTES;
-  const smallSteps = small && patched(SMALL_INPUT_STEPS);
-  const fewer = smallSteps || patched(FEWER_STEPS);
-  const local = smallSteps || (fewer && small && patched(LOCAL_STEPS));
+  // A batch started with its steps in the input takes every patch below without a marker. Its history may still hold
+  // markers, recorded by a worker that predates `steps` (a rolling upgrade): a replay asks for each marker as that
+  // worker did, so the markers are matched, and the answers are the input's all the same (a replay of a history
+  // without markers gets false from each question, and ignores it).
+  const fromInput = (steps ?? 0) >= 1;
+  const asks = !fromInput || workflowInfo().unsafe.isReplaying;
+  const smallSteps = small && ((asks && patched(SMALL_INPUT_STEPS)) || fromInput);
+  const fewer = smallSteps || (asks && patched(FEWER_STEPS)) || fromInput;
+  const local = smallSteps || (fewer && small && ((asks && patched(LOCAL_STEPS)) || fromInput));
   const activities = fileActivities(heartbeatTimeoutMs);
   const near = local ? localFileActivities() : undefined;
   const validateInput = near ? localFirst(near.validateInput, activities.validateInput) : activities.validateInput;

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type WorkflowClient, type WorkflowStartOptions }
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { batchWorkflow, repairBatchWorkflow } from '../../workflows';
 import { BATCH_ENDPOINT, BATCH_OWNER, BATCH_STATUS } from '../../workflows/search-attributes';
+import { BATCH_WORKFLOW_STEPS } from '../../workflows/steps';
 import type { BatchRow } from '../storage/batch.store';
 
 /** The batch fields its workflow is started with. */
@@ -32,6 +33,7 @@ export function batchWorkflowStartOptions(
         heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
         expiresAtMs: Number(row.expires_at) * 1000,
         ...(row.inputBytes !== undefined ? { inputBytes: row.inputBytes } : {}),
+        steps: BATCH_WORKFLOW_STEPS,
       },
     ],
     // One workflow per batch, ever: a batch whose workflow already ran (even one that was terminated) is not rerun.

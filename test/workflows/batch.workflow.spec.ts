@@ -18,6 +18,7 @@ import type {
 import { ensureTemporalCli } from '../../src/temporal/temporal-cli';
 import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/prepare-namespace';
 import { batchWorkflow, cancelSignal, progressQuery } from '../../workflows';
+import { BATCH_WORKFLOW_STEPS } from '../../workflows/steps';
 
 /** Fake activities that record what the workflow asked for; chunks can be made to run until cancelled. */
 function fakeActivities(opts: {
@@ -161,6 +162,8 @@ const HISTORIES: {
   expiresInMs?: number;
   /** Started with the input's size (a small one takes the local steps). */
   inputBytes?: number;
+  /** Started with the workflow's steps in its input (batches started since the steps came from the input). */
+  steps?: number;
   drive?: (handle: WorkflowHandle<typeof batchWorkflow>, calls: { chunks: number[] }) => Promise<void>;
 }[] = [
   // Recorded before webhooks existed.
@@ -285,6 +288,50 @@ const HISTORIES: {
     inputBytes: 2048,
     drive: cancelAfterThreeChunks,
   },
+  // Started with the workflow's steps in the input by an API that knew them, and run by a worker that did not: its
+  // patch markers are in the history.
+  {
+    file: 'batch-steps-run-by-older-worker.json',
+    batchId: 'recorded-sow',
+    fakes: { chunkMs: 20, validation: { webhooks: true } },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+    steps: 1,
+  },
+  {
+    file: 'batch-steps-run-by-older-worker-large.json',
+    batchId: 'recorded-sow-l',
+    fakes: { chunkMs: 20 },
+    expiresInMs: 3600_000,
+    inputBytes: 50_000_000,
+    steps: 1,
+  },
+  // Recorded once a batch took its steps from its input: no patch markers.
+  {
+    file: 'batch-steps-from-input.json',
+    batchId: 'recorded-sfi',
+    fakes: { chunkMs: 20, validation: { webhooks: true } },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+    steps: 1,
+  },
+  {
+    file: 'batch-steps-from-input-large.json',
+    batchId: 'recorded-sfi-l',
+    fakes: { chunkMs: 20, validation: { progressRefreshMs: 60_000 } },
+    expiresInMs: 3600_000,
+    inputBytes: 50_000_000,
+    steps: 1,
+  },
+  {
+    file: 'batch-steps-from-input-cancelled.json',
+    batchId: 'recorded-sfi-cp',
+    fakes: { hang: true },
+    expiresInMs: 3600_000,
+    inputBytes: 2048,
+    steps: 1,
+    drive: cancelAfterThreeChunks,
+  },
 ];
 
 describe('batchWorkflow against a real dev server', () => {
@@ -380,6 +427,35 @@ describe('batchWorkflow against a real dev server', () => {
     );
     expect(largeScheduled).toContain('validateInput');
     expect(largeScheduled).toContain('finalize');
+  });
+
+  it('a batch started with the workflow steps in its input takes them from there: no patch marker, no version upsert', async () => {
+    for (const inputBytes of [4096, 50_000_000]) {
+      const { activities, calls } = fakeActivities({ chunkMs: 20 });
+      const workflowId = `wf-steps-${inputBytes}-${Date.now()}`;
+      const result = await run(activities, (taskQueue) =>
+        env.client.workflow.execute(batchWorkflow, {
+          taskQueue,
+          workflowId,
+          args: [{ batchId: 'b-steps', inputBytes, expiresAtMs: Date.now() + 3600_000, steps: BATCH_WORKFLOW_STEPS }],
+        }),
+      );
+      expect(result).toEqual({ status: 'completed', completed: 0, failed: 0, unfinished: 0 });
+      expect(calls.finalize).toEqual([{ batchId: 'b-steps', outcome: 'completed' }]);
+      const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      // Fewer steps: validation and finalize move the batch on themselves, so no transition activity runs.
+      const scheduled = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+      expect(scheduled).not.toContain('transition');
+      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toHaveLength(0);
+      const upserted = events.flatMap((e) =>
+        Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
+      );
+      expect(upserted).not.toContain('TemporalChangeVersion');
+      expect(upserted).toContain('BatchStatus');
+      // A small input still takes the local steps; a large one the activities.
+      const localSteps = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+      expect(localSteps).toHaveLength(inputBytes === 4096 ? 2 : 0);
+    }
   });
 
   it('a local step that fails goes on as the activity, and the batch completes', async () => {
@@ -597,7 +673,7 @@ describe('batchWorkflow against a real dev server', () => {
 
   it.each(HISTORIES)(
     'replays the recorded history $file with the current workflow code (determinism guard)',
-    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive, expiresInMs, inputBytes }) => {
+    async ({ file, batchId, workflowId = `wf-${batchId}`, fakes, drive, expiresInMs, inputBytes, steps }) => {
       const path = join(__dirname, 'histories', file);
       if (process.env.RECORD_HISTORIES === '1' || !existsSync(path)) {
         // Recording is a deliberate act (RECORD_HISTORIES=1); the committed file is what CI replays.
@@ -611,6 +687,7 @@ describe('batchWorkflow against a real dev server', () => {
                 batchId,
                 ...(expiresInMs ? { expiresAtMs: Date.now() + expiresInMs } : {}),
                 ...(inputBytes ? { inputBytes } : {}),
+                ...(steps ? { steps } : {}),
               },
             ],
           });
