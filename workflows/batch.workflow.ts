@@ -112,15 +112,18 @@ async function runBatch(
   );
 
   const small = inputBytes !== undefined && inputBytes <= LOCAL_STEPS_MAX_BYTES;
-  // A batch started with its steps in the input takes every patch below without a marker. Its history may still hold
-  // markers, recorded by a worker that predates `steps` (a rolling upgrade): a replay asks for each marker as that
-  // worker did, so the markers are matched, and the answers are the input's all the same (a replay of a history
-  // without markers gets false from each question, and ignores it).
+  const fromMarkers = () => {
+    const smallSteps = small && patched(SMALL_INPUT_STEPS);
+    const fewer = smallSteps || patched(FEWER_STEPS);
+    return { fewer, local: smallSteps || (fewer && small && patched(LOCAL_STEPS)) };
+  };
+  // A batch started with its steps in the input (steps >= 1) takes these three patches without a marker. Its history
+  // may still hold markers, recorded by a worker that predates `steps` (a rolling upgrade): a replay asks for them as
+  // such a worker did, so each one is matched, and then takes the input's answers all the same (a replay of a history
+  // without markers gets false from each question, records nothing, and ignores the answers).
   const fromInput = (steps ?? 0) >= 1;
-  const asks = !fromInput || workflowInfo().unsafe.isReplaying;
-  const smallSteps = small && ((asks && patched(SMALL_INPUT_STEPS)) || fromInput);
-  const fewer = smallSteps || (asks && patched(FEWER_STEPS)) || fromInput;
-  const local = smallSteps || (fewer && small && ((asks && patched(LOCAL_STEPS)) || fromInput));
+  const marked = !fromInput || workflowInfo().unsafe.isReplaying ? fromMarkers() : undefined;
+  const { fewer, local } = fromInput ? { fewer: true, local: small } : marked!;
   const activities = fileActivities(heartbeatTimeoutMs);
   const near = local ? localFileActivities() : undefined;
   const validateInput = near ? localFirst(near.validateInput, activities.validateInput) : activities.validateInput;
