@@ -122,8 +122,8 @@ async function runBatch(
   // such a worker did, so each one is matched, and then takes the input's answers all the same (a replay of a history
   // without markers gets false from each question, records nothing, and ignores the answers).
   const fromInput = (steps ?? 0) >= 1;
-  const marked = !fromInput || workflowInfo().unsafe.isReplaying ? fromMarkers() : undefined;
-  const { fewer, local } = fromInput ? { fewer: true, local: small } : marked!;
+  if (fromInput && workflowInfo().unsafe.isReplaying) fromMarkers();
+  const { fewer, local } = fromInput ? { fewer: true, local: small } : fromMarkers();
   const activities = fileActivities(heartbeatTimeoutMs);
   const near = local ? localFileActivities() : undefined;
   const validateInput = near ? localFirst(near.validateInput, activities.validateInput) : activities.validateInput;
