@@ -9,6 +9,7 @@ import { registerBatchRead } from './batches/batch-read.route';
 import { BatchesService } from './batches/batches.service';
 import { ApiKeys, HeaderDigests } from './common/api-keys';
 import { newRequestId } from './common/ids';
+import { pathOf } from './common/url-path';
 import { NestPinoLogger, createLogger } from './logging/logger';
 import { requestLogger } from './logging/request-logger';
 import { recordRoutes } from './openapi/registered-routes';
@@ -18,12 +19,6 @@ import { loadTenants } from './tenants/tenants-file';
 
 /** Probes and scrapers are never rate limited. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-
-/** A request URL without its query string. */
-const pathOf = (url: string): string => {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-};
 
 /** JSON bodies past this size are refused before parsing (batch create and cancel bodies are small). */
 const JSON_BODY_LIMIT = 1024 * 1024;

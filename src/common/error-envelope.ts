@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { ApiError } from './errors';
+import { pathOf } from './url-path';
 
 /** The OpenAI error body. */
 export interface ErrorEnvelope {
@@ -47,8 +48,8 @@ export function toErrorAnswer(err: unknown, method: string, url: string): ErrorA
   }
   if (err instanceof HttpException) {
     const status = err.getStatus();
-    if (status === 404) return answer(404, `Invalid URL (${method} ${url.split('?')[0]})`);
-    if (status === 405) return answer(405, `Method not allowed (${method} ${url.split('?')[0]})`);
+    if (status === 404) return answer(404, `Invalid URL (${method} ${pathOf(url)})`);
+    if (status === 405) return answer(405, `Method not allowed (${method} ${pathOf(url)})`);
     if (status === 413) return answer(413, 'Request body is too large.');
     return answer(status, err.message);
   }
